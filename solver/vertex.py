@@ -1,0 +1,145 @@
+"""The LP-free closed form (MATH.md, section 3): exact m-heights from k x k minors alone.
+
+h_m = max_a max_{Y, |Y|=n-m, a not in Y} min_{B in Y invertible} ||G_B^{-1} g_a||_1, and by
+Cramer's rule ||G_B^{-1} g_a||_1 = sum_{b in B} |det G_{B-b+a}| / |det G_B|. Every k x k minor
+of [I | P] is a square minor of P, so one Laplace sweep over P gives all of them, batched.
+For integer P the minors are computed in int64, so singularity is decided exactly.
+"""
+
+from __future__ import annotations
+
+from math import factorial
+
+import numpy as np
+
+from solver.tables import height_tables, minor_tables
+
+# Real-valued P: a minor counts as zero when below this fraction of its Hadamard bound.
+REAL_SINGULAR_RTOL = 1e-10
+# Rows of the largest temporary (the gathered (B, a) values of one column a) times batch size.
+_CHUNK_BUDGET = 1 << 21
+
+
+def _exact_integer(P: np.ndarray, s: int) -> bool:
+    """True when P is integer-valued and every s x s minor fits in int64 without overflow."""
+    if s == 0 or not np.array_equal(P, np.round(P)):
+        return False
+    bound = float(np.abs(P).max(initial=0.0))
+    return factorial(s) * bound**s < 2.0**62
+
+
+def subset_dets(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """|det G_X| for every k-subset X of [n] (lex order), shape (C(n,k), N), and a singular mask."""
+    N, k, r = P.shape
+    tables = minor_tables(k, r)
+    exact = _exact_integer(P, min(k, r))
+    dtype = np.int64 if exact else np.float64
+    flat = np.ascontiguousarray(P.reshape(N, k * r).T).astype(dtype)
+    blocks = [np.ones((1, N), dtype=dtype)]
+    for step in tables.steps:
+        prev = blocks[-1]
+        cur = np.zeros((step.entry.shape[0], N), dtype=dtype)
+        for j, sign in enumerate(step.sign):
+            term = flat[step.entry[:, j]] * prev[step.sub[:, j]]
+            cur += term if sign > 0 else -term
+        blocks.append(cur)
+    minors = np.concatenate(blocks)[tables.subset_minor]
+    dets = np.abs(minors).astype(np.float64)
+    if exact:
+        return dets, minors == 0
+    log_norms = np.log(np.maximum(np.linalg.norm(P, axis=1), np.finfo(float).tiny))  # (N, r)
+    bound = np.exp(tables.subset_parity.astype(np.float64) @ log_norms.T)
+    return dets, dets <= REAL_SINGULAR_RTOL * bound
+
+
+def pair_values(P: np.ndarray, n: int, k: int, m: int) -> np.ndarray:
+    """||G_B^{-1} g_a||_1 for every pair (B, a), shape (num_pairs, N); +inf where B is singular."""
+    tables = height_tables(n, k, m)
+    dets, singular = subset_dets(P)
+    num = dets[tables.pair_swaps[:, 0]]
+    for j in range(1, k):
+        num = num + dets[tables.pair_swaps[:, j]]
+    den = dets[tables.pair_basis]
+    bad = singular[tables.pair_basis]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = num / np.where(bad, 1.0, den)
+    values[bad] = np.inf
+    return values
+
+
+def _lp_values(values: np.ndarray, n: int, k: int, m: int) -> list[np.ndarray]:
+    """Optimum of Roth's LP for every (a, Y), per a: (num_Y, N); +inf where Y has rank < k."""
+    tables = height_tables(n, k, m)
+    if tables.cover is None:  # m = n-k: Y is a basis, nothing to minimise over
+        return [values[tables.pair_a == a] for a in range(n)]
+    return [values[cover].min(axis=1) for cover in tables.cover]
+
+
+def _combine(per_a: list[np.ndarray], convention: str) -> np.ndarray:
+    """Max over (a, Y) of the LP optima, with unbounded LPs counted or skipped."""
+    best = np.full(per_a[0].shape[1], -np.inf)
+    for lp in per_a:
+        if convention == "skip-unbounded":
+            lp = np.where(np.isinf(lp), -np.inf, lp)
+        np.maximum(best, lp.max(axis=0), out=best)
+    best[best == -np.inf] = np.inf  # every LP unbounded: no finite height exists
+    return best
+
+
+def heights(P: np.ndarray, m: int, convention: str = "exact") -> np.ndarray:
+    """Batched closed-form m-heights of G = [I | P_i]; P has shape (N, k, n-k), validated."""
+    N, k, r = P.shape
+    n = k + r
+    if n - m < k:  # every Y has fewer than k columns: a codeword vanishes on it
+        return np.full(N, np.inf)
+    tables = height_tables(n, k, m)
+    widest = max((c.size for c in tables.cover), default=0) if tables.cover else 0
+    rows = max(widest, tables.pair_basis.size)
+    chunk = int(np.clip(_CHUNK_BUDGET // rows, 16, 8192))
+    out = np.empty(N)
+    for start in range(0, N, chunk):
+        part = P[start : start + chunk]
+        values = pair_values(part, n, k, m)
+        out[start : start + chunk] = _combine(_lp_values(values, n, k, m), convention)
+    return out
+
+
+def codeword_height(c: np.ndarray, m: int) -> float:
+    """h_m(c) = |c|_(0) / |c|_(m) for one codeword (MATH.md, Definition)."""
+    mags = np.sort(np.abs(c))[::-1]
+    return float(mags[0] / mags[m]) if mags[m] > 0 else float("inf")
+
+
+def witness(P: np.ndarray, m: int) -> np.ndarray | None:
+    """A codeword achieving the height: the primal vertex of the optimal (a, Y, B), checked.
+
+    At the optimal basis B of "min ||y||_1, G_Y y = g_a", u = G_B^{-T} sign(y) is the primal
+    optimum: c = u^T G has c_a = height and |c_t| <= 1 on Y, so h_m(c) = height. Ties and
+    degenerate y can break that, so every optimal (a, Y, B) is tried until one checks out.
+    """
+    k, r = P.shape
+    n = k + r
+    h = float(heights(P[None], m)[0])
+    if not np.isfinite(h):
+        return None
+    G = np.hstack([np.eye(k), P])
+    tables = height_tables(n, k, m)
+    values = pair_values(P[None], n, k, m)[:, 0]
+    per_a = [v[:, 0] for v in _lp_values(values[:, None], n, k, m)]
+    for a, lp in enumerate(per_a):
+        for y_index in np.flatnonzero(np.isclose(lp, h, rtol=1e-12, atol=0)):
+            cover = (
+                tables.cover[a][y_index]
+                if tables.cover
+                else [np.flatnonzero(tables.pair_a == a)[y_index]]
+            )
+            for pair in cover:
+                if not np.isclose(values[pair], h, rtol=1e-12, atol=0):
+                    continue
+                B = list(tables.bases[tables.pair_basis[pair]])
+                y = np.linalg.solve(G[:, B], G[:, a])
+                u = np.linalg.solve(G[:, B].T, np.where(y >= 0, 1.0, -1.0))
+                c = u @ G
+                if np.isclose(codeword_height(c, m), h, rtol=1e-9):
+                    return c
+    raise RuntimeError("no vertex codeword reproduced the height; please report this matrix")
