@@ -91,6 +91,10 @@ def validate(table: pa.Table, *, require_height: bool = False) -> None:
     values = pc.list_flatten(table["P"]).to_numpy(zero_copy_only=False)
     if not np.isfinite(values.astype(np.float64)).all():
         raise DataError("P contains NaN or infinite entries")
+    if "height" in table.column_names:
+        nan = np.flatnonzero(np.isnan(table["height"].to_numpy(zero_copy_only=False)))
+        if nan.size:
+            raise DataError(f"row {nan[0]}: height is NaN")
 
 
 def groups(table: pa.Table) -> Iterator[tuple[tuple[int, int, int], np.ndarray, np.ndarray]]:
@@ -99,8 +103,9 @@ def groups(table: pa.Table) -> Iterator[tuple[tuple[int, int, int], np.ndarray, 
     k = table["k"].to_numpy(zero_copy_only=False)
     m = table["m"].to_numpy(zero_copy_only=False)
     flat = pc.list_flatten(table["P"]).to_numpy(zero_copy_only=False).astype(np.float64)
-    offsets = table["P"].combine_chunks().offsets.to_numpy()[:-1] if table.num_rows else np.empty(0)
-    for key in sorted(set(zip(n.tolist(), k.tolist(), m.tolist()))):
+    offsets = table["P"].combine_chunks().offsets.to_numpy()
+    offsets = offsets[:-1] - offsets[0]  # a sliced column's offsets do not start at 0
+    for key in sorted(set(zip(n.tolist(), k.tolist(), m.tolist(), strict=True))):
         rows = np.flatnonzero((n == key[0]) & (k == key[1]) & (m == key[2]))
         size = key[1] * (key[0] - key[1])
         P = flat[offsets[rows][:, None] + np.arange(size)].reshape(

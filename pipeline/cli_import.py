@@ -1,0 +1,74 @@
+"""mh-import: convert the course's folders of pickled DataFrames into the Parquet data contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from pipeline.cli_common import UsageFailure
+from pipeline.contract import DataError
+from pipeline.legacy_pickle import legacy_files, read_legacy
+from pipeline.staging import check_out, staged_folder
+
+REFUSAL = (
+    "refusing to read pickle files without --trust-pickle: unpickling runs whatever code the "
+    "file contains, so only import files from a source you trust"
+)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("src", type=click.Path(path_type=Path))
+@click.option("--out", "out", type=click.Path(path_type=Path), help="Output folder (required).")
+@click.option("--trust-pickle", is_flag=True, help="Allow unpickling (it can execute code).")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty --out folder.")
+def main(src: Path, out: Path | None, trust_pickle: bool, overwrite: bool) -> None:
+    """Import SRC (one .pkl/.pickle file, or a folder searched recursively) into OUT.
+
+    Each file must hold a pandas DataFrame with columns n, k, m, result (the height) and P
+    (k x (n-k) arrays, or flat row-major lists). Every file becomes one Parquet file at the same
+    relative path (a.pkl -> OUT/a.parquet) with columns n, k, m, P, height plus provenance
+    (source, source_row); other columns are not carried over. OUT is written whole or not at all,
+    with import.json listing the files and row counts.
+    """
+    if not trust_pickle:
+        raise UsageFailure(REFUSAL)
+    try:
+        if out is None:
+            raise DataError("missing --out: name the folder to write the Parquet files to")
+        target = check_out(out, overwrite=overwrite, inputs=[src])
+        files = legacy_files(src)
+        root = src if src.is_dir() else src.parent
+        _refuse_collisions(files, root)
+        tables = {f: read_legacy(f) for f in tqdm(files, desc="reading", unit="file", disable=None)}
+    except DataError as exc:
+        raise UsageFailure(" ".join(str(exc).split())) from exc
+    written = {}
+    with staged_folder(target, overwrite=overwrite) as stage:
+        for f, table in tables.items():
+            rel = f.relative_to(root)
+            table = table.append_column("source", [[rel.as_posix()] * table.num_rows])
+            table = table.append_column("source_row", [list(range(table.num_rows))])
+            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table, stage / rel.with_suffix(".parquet"))
+            written[rel.with_suffix(".parquet").as_posix()] = {
+                "source": rel.as_posix(),
+                "rows": table.num_rows,
+            }
+        manifest = {"tool": "mh-import", "source": str(src), "files": written}
+        (stage / "import.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    rows = sum(w["rows"] for w in written.values())
+    click.echo(f"imported {rows} rows from {len(files)} file(s) into {target}")
+
+
+def _refuse_collisions(files: list[Path], root: Path) -> None:
+    """a.pkl and a.pickle would both become a.parquet; refuse rather than keep only one."""
+    seen: dict[Path, Path] = {}
+    for f in files:
+        target = f.relative_to(root).with_suffix(".parquet")
+        if target in seen:
+            raise DataError(f"{seen[target]} and {f} would both be written to {target}")
+        seen[target] = f
