@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -125,12 +126,33 @@ def p_column(P: np.ndarray) -> pa.Array:
 
 def write_atomic(table: pa.Table, path: str | Path, **kwargs) -> None:
     """Write Parquet to a temporary name beside ``path`` and rename: the file is whole or absent."""
-    path = Path(path)
+    with replaced_atomically(Path(path)) as tmp:
+        pq.write_table(table, tmp, **kwargs)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Read once: os.umask can only be read by setting it, which is not thread-safe.
+_FILE_MODE = 0o666 & ~_umask()
+
+
+@contextmanager
+def replaced_atomically(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``, renamed onto ``path`` once the block succeeds.
+
+    The file gets the mode a plain open() would give it: mkstemp's 0600 would hide a shared
+    dataset from the rest of a group.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        pq.write_table(table, tmp, **kwargs)
+        yield Path(tmp)
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

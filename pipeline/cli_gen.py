@@ -1,0 +1,135 @@
+"""mh-gen: exact, reproducible, resumable m-height datasets as Parquet shards, made on Ray.
+
+Groups are the grid --n x --k x --m (each option repeatable; m defaults to 2..n-k for every
+(n, k)), --samples rows each, or a --preset. Rerunning the same command resumes; see
+pipeline/generate.py for what is skipped and redone. Workers write their shards themselves,
+so on a cluster (--address) OUT must be a folder every node sees (a shared filesystem).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from pipeline.cli_common import UsageFailure
+from pipeline.manifest import Manifest, ManifestConflict
+from pipeline.plan import DEFAULT_SEED, PRESETS, GenConfig, PlanError, grid, make_config, spread
+from pipeline.sampling import PDist, SamplingError
+
+
+def _config(
+    ns, ks, ms, samples, preset, seed, p_dist, p_range, infinite, convention, method, shard_size
+) -> GenConfig:
+    """GenConfig from the command line; raises PlanError / SamplingError on bad arguments."""
+    if preset is not None:
+        if preset not in PRESETS:
+            raise PlanError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+        given = [name for name, value in (("--n", ns), ("--k", ks), ("--m", ms),
+                 ("--samples", samples), ("--p-dist", p_dist), ("--p-range", p_range),
+                 ("--infinite", infinite)) if value not in (None, ())]  # fmt: skip
+        if given:
+            raise PlanError(f"--preset {preset} fixes {', '.join(given)}; drop them")
+        pn, pk, total, dist = PRESETS[preset]
+        keys = grid(list(pn), list(pk), None)
+        rows = spread(total, len(keys))
+    else:
+        if not ns or not ks or samples is None:
+            raise PlanError("need --n, --k and --samples (or --preset)")
+        keys = grid(list(ns), list(ks), list(ms) or None)
+        rows = [samples] * len(keys)
+        lo, hi = p_range if p_range else (-100.0, 100.0)
+        dist = PDist(p_dist or "int", lo, hi)
+    return make_config(
+        keys,
+        rows,
+        seed=seed,
+        p_dist=dist,
+        infinite=infinite or "resample",
+        convention=convention,
+        method=method,
+        shard_size=shard_size,
+    )
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--n", "ns", type=int, multiple=True, help="Code length (repeatable: a grid).")
+@click.option("--k", "ks", type=int, multiple=True, help="Dimension (repeatable: a grid).")
+@click.option("--m", "ms", type=int, multiple=True, help="Height index (repeatable) [2..n-k].")
+@click.option("--samples", type=int, help="Rows per (n, k, m) group.")
+@click.option(
+    "--preset",
+    help="course-1m: n in {9,10}, k in {4,5,6}, m in 2..n-k (21 groups), 1,000,000 rows spread "
+    "evenly (the first groups get one more), integer P in [-100, 100], resampled to finite.",
+)
+@click.option("--out", type=click.Path(path_type=Path), help="Output folder.")
+@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True)
+@click.option("--p-dist", help="P entries: int (uniform integers) or real [int].")
+@click.option("--p-range", nargs=2, type=float, help="P entries in [LO, HI] [-100 100].")
+@click.option("--infinite", help="Infinite heights: resample (redraw) or keep [resample].")
+@click.option("--convention", default="exact", show_default=True, help="exact|skip-unbounded")
+@click.option("--method", default="auto", show_default=True, help="Solver method.")
+@click.option("--shard-size", type=int, help="Rows per shard [50,000 for vertex, less for LPs].")
+@click.option("--num-cpus", type=int, help="CPUs of the local Ray (default: all).")
+@click.option("--address", help="Join a Ray cluster: auto or HOST:PORT.")
+@click.option("--overwrite", is_flag=True, help="Replace a dataset made with other arguments.")
+@click.option("--dry-run", is_flag=True, help="Print the plan and a time estimate only.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def main(
+    ns, ks, ms, samples, preset, out, seed, p_dist, p_range, infinite, convention, method,
+    shard_size, num_cpus, address, overwrite, dry_run, progress,
+) -> None:  # fmt: skip
+    """Generate labelled instances (n, k, m, P, height) into OUT, one Parquet shard per task."""
+    if num_cpus is not None and num_cpus < 1:
+        raise UsageFailure(f"--num-cpus must be >= 1, got {num_cpus}")
+    try:
+        config = _config(
+            ns, ks, ms, samples, preset, seed, p_dist, p_range, infinite, convention, method,
+            shard_size,
+        )  # fmt: skip
+        if dry_run:
+            _dry_run(config, out, num_cpus, overwrite)
+            return
+        if out is None:
+            raise PlanError("need --out")
+        from pipeline.costs import describe
+        from pipeline.generate import generate
+
+        summary = generate(
+            config, out, overwrite=overwrite, address=address, num_cpus=num_cpus,
+            progress=progress, arguments=_arguments(),
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        click.echo("interrupted: rerun the same command to resume", err=True)
+        sys.exit(130)
+    except ConnectionError as exc:
+        raise UsageFailure(f"cannot reach Ray at {address}: {exc}") from exc
+    except Exception as exc:
+        cause = getattr(exc, "cause", None) or exc  # Ray wraps a task's own error
+        if isinstance(cause, (PlanError, SamplingError, ManifestConflict)):
+            raise UsageFailure(str(cause)) from exc
+        if cause is not exc:
+            raise click.ClickException(f"a shard failed: {cause}") from exc
+        raise
+    click.echo(describe(summary))
+
+
+def _arguments() -> dict:
+    """This command's parsed options, as JSON values, for the manifest's run history."""
+    params = click.get_current_context().params
+    return {
+        key: list(v) if isinstance(v, tuple) else str(v) if isinstance(v, Path) else v
+        for key, v in params.items()
+    }
+
+
+def _dry_run(config: GenConfig, out: Path | None, num_cpus: int | None, overwrite: bool) -> None:
+    """Print the plan; with an existing OUT, also what it already holds. Writes nothing."""
+    from pipeline.estimate import describe_plan
+
+    recorded = 0
+    if out is not None:
+        recorded = len(Manifest.load(out, config, overwrite=overwrite).shards)
+    click.echo(describe_plan(config, num_cpus or os.cpu_count() or 1, recorded))

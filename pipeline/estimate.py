@@ -1,0 +1,59 @@
+"""mh-gen --dry-run: the plan and a time estimate from a quick in-process calibration."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from pipeline.plan import GenConfig, Group
+from pipeline.sampling import shard_rng
+from solver.api import m_heights
+
+# Per group: label batches of doubling size until one takes this long (or MAX rows).
+CALIBRATION_S = 0.1
+CALIBRATION_MAX_ROWS = 4096
+
+
+def calibrate(config: GenConfig, group: Group) -> tuple[float, float]:
+    """(rows/s on one core, fraction of infinite rows) for one group, measured on a few rows."""
+    rng = shard_rng(config.seed, group.n, group.k, group.m, 0)
+    k, r = group.k, group.n - group.k
+
+    def label(rows: int) -> tuple[float, np.ndarray]:
+        P = config.p_dist.draw(rng, rows, k, r)
+        start = time.perf_counter()
+        h = m_heights(P, group.m, method=group.method, convention=config.convention)
+        return time.perf_counter() - start, h
+
+    label(1)  # builds the solver's per-shape tables, which a worker also does once
+    rows = 1
+    while True:
+        elapsed, h = label(rows)
+        if elapsed >= CALIBRATION_S or rows >= CALIBRATION_MAX_ROWS:
+            return rows / max(elapsed, 1e-9), float(np.isinf(h).mean())
+        rows *= 2
+
+
+def describe_plan(config: GenConfig, cpus: int, recorded: int) -> str:
+    """One line per group and a total: rows, shards, method, estimated core-seconds."""
+    lines = [f"{'group':<14} {'rows':>10} {'shards':>6}  {'method':<7} {'rows/s/core':>11} "
+             f"{'inf %':>6} {'core-s':>8}"]  # fmt: skip
+    core_s = 0.0
+    for g in config.groups:
+        rate, inf = calibrate(config, g)
+        # With resampling each row costs 1/(1-inf) draws on average.
+        cost = g.rows / rate / (1.0 - inf if config.infinite == "resample" and inf < 1 else 1.0)
+        core_s += cost
+        lines.append(
+            f"{g.name:<14} {g.rows:>10,} {len(g.shards()):>6}  {g.method:<7} {rate:>11,.0f} "
+            f"{100 * inf:>6.2f} {cost:>8.1f}"
+        )
+    shards = len(config.shards())
+    lines.append(
+        f"total: {len(config.groups)} groups, {config.rows:,} rows, {shards} shards "
+        f"({recorded} already recorded in the output folder); "
+        f"estimated {core_s:.1f} core-s, about {core_s / cpus:.1f} s on {cpus} CPUs "
+        "plus Ray start-up"
+    )
+    return "\n".join(lines)
