@@ -1,0 +1,61 @@
+"""Checkpoint files: model config + weights + optimiser + loop state, written atomically."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from training.errors import InputError, first_line
+from training.models import build_model
+from training.models.base import HeightModel
+
+FORMAT = "mheight-train-checkpoint/1"
+BEST, LAST = "best.pt", "last.pt"
+
+
+def save_checkpoint(path: Path, contents: dict[str, Any]) -> None:
+    """Write then rename, so a kill mid-write never leaves a truncated checkpoint."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save({"format": FORMAT, **contents}, tmp)
+    os.replace(tmp, path)
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file, or a run folder (its best.pt)."""
+    path = Path(path)
+    return path / BEST if path.is_dir() else path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    path = resolve_checkpoint(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such checkpoint")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # some other file, or a pickle holding arbitrary objects
+        raise InputError(f"{path}: not an mh-train checkpoint") from None
+    except Exception as e:  # torch.load raises many types for truncated or foreign files
+        raise InputError(f"{path}: not a readable mh-train checkpoint "
+                         f"({type(e).__name__}: {first_line(e)})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise InputError(f"{path}: not an mh-train checkpoint")
+    return ckpt
+
+
+def load_model(path: str | Path, device: torch.device) -> tuple[HeightModel, dict[str, Any]]:
+    """The model of a checkpoint, in eval mode on device, and the checkpoint itself."""
+    ckpt = load_checkpoint(path)
+    model = build_model(ckpt["model_config"])
+    load_weights(model, ckpt["model"], path)
+    return model.to(device).eval(), ckpt
+
+
+def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], source: Any) -> None:
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise InputError(f"{source}: weights do not match the model ({first_line(e)})") from None

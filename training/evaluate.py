@@ -1,0 +1,40 @@
+"""mh-eval's work: score a checkpoint on labelled data with the course metric."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from training.checkpoint import load_model, resolve_checkpoint
+from training.data import drop_infinite, read_rows, resolve_split, to_tensors
+from training.errors import InputError
+from training.inference import predict_log2
+from training.metrics import group_log2_mse
+from training.models.registry import check_supported
+from training.runtime import resolve_device
+
+
+def evaluate_checkpoint(
+    checkpoint: Path, data: Path, split: str, device: str, batch_size: int
+) -> dict[str, Any]:
+    """Overall log2-MSE (mean of per-group means) and the per-(n, k, m) table, as a dict."""
+    dev = resolve_device(device)
+    model, ckpt = load_model(checkpoint, dev)
+    source = resolve_split(data, split)
+    rows, dropped = drop_infinite(read_rows([source], need_height=True))
+    if len(rows) == 0:
+        raise InputError(f"{source}: no rows with a finite height")
+    config = ckpt["model_config"]
+    check_supported(config, rows, str(source))
+    tensors = to_tensors(rows, config["pad"], dev)
+    overall, scores = group_log2_mse(predict_log2(model, tensors, batch_size), tensors.y,
+                                     tensors.nkm)
+    return {
+        "checkpoint": str(resolve_checkpoint(checkpoint)),
+        "data": str(source),
+        "model": config["family"],
+        "log2_mse": overall,
+        "rows": len(rows),
+        "dropped_infinite": dropped,
+        "groups": [s.to_dict() for s in scores],
+    }

@@ -1,0 +1,89 @@
+"""Every training option in one JSON-able record: what config.json stores and --resume restores."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from training.errors import InputError
+
+# Options that may differ when a run is resumed: they change how, not what, is trained.
+RESUMABLE_OVERRIDES = frozenset({"device", "precision", "compile", "epochs", "patience"})
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Settings of one training run (CLI defaults are taken from here)."""
+
+    model: str = "mlp"
+    widths: tuple[int, ...] = (512, 256, 128)
+    dropout: float | None = None
+    channels: int = 32
+    blocks: int = 3
+    patch: int = 2
+    dim: int = 64
+    depth: int = 3
+    heads: int = 4
+    backbone: str = "mlp"
+    experts: int = 4
+    top_k: int = 2
+    aux_weight: float = 0.01
+    gate_widths: tuple[int, ...] = (64,)
+    init_experts: tuple[str, ...] = ()
+    bins: int = 64
+    p_scale: str = "off"
+    augment: bool = False
+    optimizer: str = "adamw"
+    lr: float = 5e-4
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+    epochs: int = 50
+    batch_size: int = 1024
+    patience: int = 10
+    clip_grad: float = 1.0
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    compile: bool = False
+    train: tuple[str, ...] = field(default_factory=tuple)
+    val: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainSettings:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise InputError(f"unknown settings in config.json: {', '.join(sorted(unknown))}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+    def replace(self, **changes: Any) -> TrainSettings:
+        return dataclasses.replace(self, **changes)
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def merge_for_resume(
+    saved: TrainSettings, given: TrainSettings, explicit: set[str]
+) -> TrainSettings:
+    """Settings of a resumed run: the saved ones, plus the runtime options given explicitly.
+
+    Any other explicitly given option must agree with the saved run, so a job script can pass
+    its full command line every time, while a real change of recipe is refused.
+    """
+    changes = {}
+    for name in sorted(explicit):
+        new, old = getattr(given, name), getattr(saved, name)
+        if name in RESUMABLE_OVERRIDES:
+            changes[name] = new
+        elif new != old:
+            raise InputError(
+                f"--{name.replace('_', '-')} is {_jsonable(new)!r} but the run being resumed "
+                f"used {_jsonable(old)!r}; start a new run to change it"
+            )
+    return saved.replace(**changes)
