@@ -86,32 +86,12 @@ def spans(G: np.ndarray, cols: tuple[int, ...], exact: bool) -> bool:
     return bool(sv[-1] > REAL_RANK_RTOL * sv[0])
 
 
-_scheduler_ready = False
-
-
-def _start_scheduler() -> None:
-    """Run one empty LP with HiGHS's default threads, once per process.
-
-    Measured here (highspy 1.16): when the first run() of a process comes from an instance
-    with threads=1, every later run() re-probes the CPU topology (five file reads each), and
-    a tiny LP costs ~140 us instead of ~45 us. Letting the global scheduler start at its
-    default size first avoids that; the LPs themselves still run on one thread.
-    """
-    global _scheduler_ready
-    if not _scheduler_ready:
-        h = highspy._Highs()
-        h.setOptionValue("output_flag", False)
-        h.run()
-        _scheduler_ready = True
-
-
 def new_solver() -> highspy._Highs:
     """A silent, single-threaded HiGHS instance with presolve off (see the module docstring).
 
     The bare binding ``_Highs`` is used because the ``Highs`` wrapper prints a banner on
     construction and installs Python callbacks that these tiny LPs do not need.
     """
-    _start_scheduler()
     h = highspy._Highs()
     for name, value in (("output_flag", False), ("presolve", "off"), ("threads", 1)):
         h.setOptionValue(name, value)
@@ -176,6 +156,22 @@ def _height(h: highspy._Highs, P: np.ndarray, m: int, convention: str) -> float:
                 raise RuntimeError(f"HiGHS returned {h.modelStatusToString(status)} (a={a}, S={S})")
             best = max(best, h.getObjectiveValue())
     return best if best > -np.inf else np.inf  # every LP skipped: no finite height
+
+
+def optimal_codeword(P: np.ndarray, a: int, Y: tuple[int, ...]) -> np.ndarray:
+    """The primal optimum c = u^T G of the LP "max c_a s.t. |c_t| <= 1 for t in Y" (bounded)."""
+    G = generator(P)
+    k, n = G.shape
+    h = new_solver()
+    load_rows(h, G.T)
+    lower, upper = np.full(n, -INF), np.full(n, INF)
+    lower[list(Y)], upper[list(Y)] = -1.0, 1.0
+    h.changeRowsBounds(n, np.arange(n, dtype=np.int32), lower, upper)
+    h.changeColsCost(k, np.arange(k, dtype=np.int32), G[:, a])
+    status = solve(h)
+    if status != STATUS.kOptimal:
+        raise RuntimeError(f"HiGHS returned {h.modelStatusToString(status)} (a={a}, Y={Y})")
+    return np.asarray(h.getSolution().col_value) @ G
 
 
 def heights(P: np.ndarray, m: int, convention: str) -> np.ndarray:

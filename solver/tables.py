@@ -7,7 +7,7 @@ numerical work in :mod:`solver.vertex` is then pure gathers and arithmetic over 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from itertools import combinations
 
 import numpy as np
@@ -35,7 +35,7 @@ class MinorTables:
     subset_parity: np.ndarray  # (C(n,k), r) bool: which columns of P the subset X uses
 
 
-@lru_cache(maxsize=None)
+@cache
 def minor_tables(k: int, r: int) -> MinorTables:
     """Square minors of P (k x r), indexed so |det G_X| = |minor| for every k-subset X of [n]."""
     smax = min(k, r)
@@ -83,9 +83,9 @@ class HeightTables:
     cover_sets: tuple[tuple[tuple[int, ...], ...], ...] | None  # per a: the sets Y, same order
 
 
-@lru_cache(maxsize=None)
+@cache
 def height_tables(n: int, k: int, m: int) -> HeightTables:
-    """Tables for one (n, k, m); ``cover`` is None when m = n-k (then Y = B and no min is needed)."""
+    """Tables for one (n, k, m); ``cover`` is None when m = n-k (Y = B: nothing to minimise)."""
     bases = tuple(combinations(range(n), k))
     rank = {B: i for i, B in enumerate(bases)}
     pair_index: dict[tuple[int, int], int] = {}

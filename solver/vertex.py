@@ -111,11 +111,12 @@ def codeword_height(c: np.ndarray, m: int) -> float:
 
 
 def witness(P: np.ndarray, m: int) -> np.ndarray | None:
-    """A codeword achieving the height: the primal vertex of the optimal (a, Y, B), checked.
+    """A codeword achieving the height: the primal vertex of an optimal (a, Y, B), checked.
 
-    At the optimal basis B of "min ||y||_1, G_Y y = g_a", u = G_B^{-T} sign(y) is the primal
-    optimum: c = u^T G has c_a = height and |c_t| <= 1 on Y, so h_m(c) = height. Ties and
-    degenerate y can break that, so every optimal (a, Y, B) is tried until one checks out.
+    At an optimal basis B of "min ||y||_1, G_Y y = g_a", u = G_B^{-T} sign(y) is the primal
+    optimum: c = u^T G has c_a = height and |c_t| <= 1 on Y, so h_m(c) = height. When y has
+    zero entries (degenerate) no sign choice may be feasible; then the one LP of the optimal
+    (a, Y) is solved with HiGHS for its primal optimum instead.
     """
     k, r = P.shape
     n = k + r
@@ -126,20 +127,21 @@ def witness(P: np.ndarray, m: int) -> np.ndarray | None:
     tables = height_tables(n, k, m)
     values = pair_values(P[None], n, k, m)[:, 0]
     per_a = [v[:, 0] for v in _lp_values(values[:, None], n, k, m)]
-    for a, lp in enumerate(per_a):
-        for y_index in np.flatnonzero(np.isclose(lp, h, rtol=1e-12, atol=0)):
-            cover = (
-                tables.cover[a][y_index]
-                if tables.cover
-                else [np.flatnonzero(tables.pair_a == a)[y_index]]
-            )
-            for pair in cover:
-                if not np.isclose(values[pair], h, rtol=1e-12, atol=0):
-                    continue
-                B = list(tables.bases[tables.pair_basis[pair]])
-                y = np.linalg.solve(G[:, B], G[:, a])
-                u = np.linalg.solve(G[:, B].T, np.where(y >= 0, 1.0, -1.0))
-                c = u @ G
-                if np.isclose(codeword_height(c, m), h, rtol=1e-9):
-                    return c
-    raise RuntimeError("no vertex codeword reproduced the height; please report this matrix")
+    a = int(np.argmax([lp.max() for lp in per_a]))
+    y_index = int(np.argmax(per_a[a]))
+    if tables.cover is None:
+        pair = np.flatnonzero(tables.pair_a == a)[y_index]
+        Y = tables.bases[tables.pair_basis[pair]]
+    else:
+        cover = tables.cover[a][y_index]
+        pair = cover[np.argmin(values[cover])]
+        Y = tables.cover_sets[a][y_index]
+    B = list(tables.bases[tables.pair_basis[pair]])
+    y = np.linalg.solve(G[:, B], G[:, a])
+    if np.all(np.abs(y) > 1e-12 * np.abs(y).max()):
+        c = np.linalg.solve(G[:, B].T, np.sign(y)) @ G
+        if np.isclose(codeword_height(c, m), h, rtol=1e-9):
+            return c
+    from solver.lp_highs import optimal_codeword
+
+    return optimal_codeword(P, a, tuple(Y))

@@ -10,12 +10,7 @@ from solver import m_height, witness
 COURSE_GROUPS = [(n, k, m) for n in (9, 10) for k in (4, 5, 6) for m in range(2, n - k + 1)]
 # vertex.witness builds u = G_B^-T sign(y) with sign(0) = +1; when every optimal basis B has a
 # zero in y = G_B^-1 g_a (degenerate dual), that u can break |c_t| <= 1 on Y and it raises.
-DEGENERATE = pytest.mark.xfail(
-    raises=RuntimeError, strict=True, reason="vertex.witness: degenerate dual, see DEGENERATE_P"
-)
-# The draws below that hold one of DEGENERATE_P.
-DEGENERATE_DRAWS = {((9, 5, 2), "small"), ((9, 6, 2), "small"), ((7, 4, 1), "small")}
-DEGENERATE_P = [  # (m, P) with a finite height where vertex.witness raises
+DEGENERATE_P = [  # (m, P) whose optimal bases all have a zero in y = G_B^{-1} g_a
     (2, [[-2, -3, -2, 3], [1, -1, 0, -1], [-2, -1, -3, 3], [-3, -1, 2, 1], [-2, 2, -1, 2]]),
     (2, [[1, -2, 1], [-3, 1, -1], [-3, -2, -1], [-2, 0, -3], [-1, -3, 2], [-1, 1, -2]]),
     (1, [[3, -3, 2], [3, 3, -2], [2, -1, 1], [0, -2, -2], [0, 3, 3], [-1, 1, -1], [0, -2, -2]]),
@@ -42,13 +37,7 @@ def _check_witness(P: np.ndarray, m: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "group, kind",
-    [
-        pytest.param(g, kind, marks=DEGENERATE if (g, kind) in DEGENERATE_DRAWS else ())
-        for g in COURSE_GROUPS
-        for kind in ("int", "real", "small")
-    ],
-    ids=str,
+    "group, kind", [(g, kind) for g in COURSE_GROUPS for kind in ("int", "real", "small")], ids=str
 )
 def test_witness_achieves_height_on_course_groups(group, kind, draw):
     n, k, m = group
@@ -56,14 +45,7 @@ def test_witness_achieves_height_on_course_groups(group, kind, draw):
         _check_witness(P, m)
 
 
-@pytest.mark.parametrize(
-    "group",
-    [
-        pytest.param(g, marks=DEGENERATE if (g, "small") in DEGENERATE_DRAWS else ())
-        for g in SMALL_SHAPES
-    ],
-    ids=str,
-)
+@pytest.mark.parametrize("group", SMALL_SHAPES, ids=str)
 def test_witness_achieves_height_on_small_range_integers(group, draw):
     n, k, m = group
     for P in draw("small", 4, k, n, [n, k, m, 7]):
@@ -76,7 +58,6 @@ def test_witness_is_none_when_height_is_infinite():
     assert witness(P, 2) is None
 
 
-@DEGENERATE
 @pytest.mark.parametrize("m, P", DEGENERATE_P)
 def test_witness_with_degenerate_dual(m, P):
     _check_witness(np.array(P, dtype=np.float64), m)
