@@ -185,7 +185,17 @@ def _new_model_config(
     else:
         pad = max(MIN_PAD, *train.max_block, *val.max_block)
         p_scale = resolve_p_scale(s.p_scale, train)
-    summary = DataSummary(pad, float(y.mean()), float(max(1.0, math.ceil(y.max()))), keys)
+    groups, inverse = np.unique(train.nkm, axis=0, return_inverse=True)
+    sums = np.bincount(inverse.ravel(), weights=y, minlength=len(groups))
+    counts = np.bincount(inverse.ravel(), minlength=len(groups))
+    means = [[*map(int, g), float(v)] for g, v in zip(groups, sums / counts, strict=True)]
+    summary = DataSummary(
+        pad=pad,
+        target_mean=float(y.mean()),
+        group_means=means,
+        log2_max=float(max(1.0, math.ceil(y.max()))),
+        keys=keys,
+    )
     return make_model_config(s, summary, p_scale, trunk), states
 
 

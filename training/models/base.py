@@ -1,7 +1,7 @@
 """What every model family shares: the input encoding, trunks, and the regression head.
 
 A model is rebuilt from its JSON config alone (stored in every checkpoint):
-{"family", "pad", "p_scale", "target_mean", "trunk": {"kind", ...}, family extras}.
+{"family", "pad", "p_scale", "target_mean", "group_means", "trunk": {"kind", ...}, extras}.
 """
 
 from __future__ import annotations
@@ -31,17 +31,52 @@ def build_trunk(trunk: dict[str, Any], pad: int) -> nn.Module:
     raise ValueError(f"unknown trunk kind {kind!r}")
 
 
-class Regressor(nn.Module):
-    """Trunk plus a linear head predicting log2 height; also the expert of every MoE."""
+class GroupBaseline(nn.Module):
+    """Mean training log2 height of each (n, k, m); regressors learn the residual from it.
 
-    def __init__(self, trunk: dict[str, Any], pad: int, target_mean: float) -> None:
+    The group means differ by up to ~10 in log2 across the course grid, far more than the
+    spread inside a group, so starting every group at its own mean spares the network
+    learning the offsets from (n, k, m) features first. Unseen groups get the overall mean.
+    """
+
+    def __init__(self, group_means: list[list[float]], fallback: float) -> None:
+        super().__init__()
+        table = sorted(
+            (_group_code(int(n), int(k), int(m)), float(v))
+            for n, k, m, v in group_means
+        )
+        self.fallback = float(fallback)
+        codes = torch.tensor([c for c, _ in table], dtype=torch.long)
+        self.register_buffer("codes", codes, persistent=False)
+        self.register_buffer("means", torch.tensor([v for _, v in table]), persistent=False)
+
+    def forward(self, nkm: torch.Tensor) -> torch.Tensor:
+        if not len(self.codes):
+            return torch.full((len(nkm),), self.fallback, device=nkm.device)
+        code = _group_code(nkm[:, 0], nkm[:, 1], nkm[:, 2])
+        index = torch.searchsorted(self.codes, code).clamp(max=len(self.codes) - 1)
+        fallback = torch.full_like(self.means[index], self.fallback)
+        return torch.where(self.codes[index] == code, self.means[index], fallback)
+
+
+def _group_code(n: Any, k: Any, m: Any) -> Any:
+    """One sortable integer per (n, k, m), for ints and int tensors alike."""
+    return (n * 1000 + k) * 1000 + m
+
+
+class Regressor(nn.Module):
+    """Trunk plus a linear head predicting log2 height (as a residual over the group mean);
+    also the expert of every MoE."""
+
+    def __init__(self, trunk: dict[str, Any], pad: int, baseline: GroupBaseline) -> None:
         super().__init__()
         self.trunk = build_trunk(trunk, pad)
         self.head = nn.Linear(self.trunk.out_dim, 1)
-        nn.init.constant_(self.head.bias, target_mean)  # start at the mean label, not at 0
+        nn.init.zeros_(self.head.bias)
+        self.baseline = baseline
 
     def forward(self, enc: Encoded) -> torch.Tensor:
-        return self.head(self.trunk(enc)).squeeze(1)
+        return self.head(self.trunk(enc)).squeeze(1).float() + self.baseline(enc.nkm)
 
 
 class HeightModel(nn.Module):
@@ -54,6 +89,7 @@ class HeightModel(nn.Module):
         super().__init__()
         self.config = config
         self.p_scale = float(config["p_scale"])
+        self.baseline = GroupBaseline(config.get("group_means", []), config["target_mean"])
 
     def forward(self, P: torch.Tensor, nkm: torch.Tensor) -> Any:
         return self.forward_encoded(encode(P, nkm, self.p_scale))
@@ -73,7 +109,7 @@ class SingleModel(HeightModel):
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config)
-        self.net = Regressor(config["trunk"], config["pad"], config["target_mean"])
+        self.net = Regressor(config["trunk"], config["pad"], self.baseline)
 
     def forward_encoded(self, enc: Encoded) -> torch.Tensor:
         return self.net(enc)

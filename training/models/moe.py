@@ -24,7 +24,7 @@ class MixtureModel(HeightModel):
     def __init__(self, config: dict[str, Any], count: int) -> None:
         super().__init__(config)
         self.experts = nn.ModuleList(
-            Regressor(config["trunk"], config["pad"], config["target_mean"]) for _ in range(count)
+            Regressor(config["trunk"], config["pad"], self.baseline) for _ in range(count)
         )
 
     def init_experts(self, states: list[dict[str, torch.Tensor]]) -> None:

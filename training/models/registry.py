@@ -35,7 +35,8 @@ class DataSummary:
     """What a model config needs to know about the training data."""
 
     pad: int
-    target_mean: float  # mean log2 label, the regression heads' initial bias
+    target_mean: float  # mean log2 label, the baseline of groups not seen in training
+    group_means: list[list[float]]  # [n, k, m, mean log2 label] per training group
     log2_max: float  # upper end of the classification bins
     keys: list[tuple[int, int]]  # (n, k) present, one hard-MoE expert each
 
@@ -65,6 +66,7 @@ def make_model_config(
         "pad": data.pad,
         "p_scale": p_scale,
         "target_mean": data.target_mean,
+        "group_means": data.group_means,
         "trunk": trunk or trunk_config(kind, s),
     }
     if family == "classify":
@@ -86,7 +88,7 @@ def build_model(config: dict[str, Any]) -> HeightModel:
     try:
         return _CLASSES[family](config)
     except (KeyError, TypeError, ValueError, AssertionError) as e:  # torch asserts some shapes
-        raise InputError(f"invalid {family} model config: {e}") from None
+        raise InputError(f"invalid {family} model config: {e}") from e
 
 
 def check_supported(config: dict[str, Any], rows: Rows, source: str) -> None:
