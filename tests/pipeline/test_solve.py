@@ -14,9 +14,6 @@ from pipeline.cli_solve import main
 from pipeline.contract import p_column
 from solver import m_heights
 
-COURSE = Path("/work/shared/data/course_sample_n9.parquet")
-course = pytest.mark.skipif(not COURSE.exists(), reason="course sample not on this machine")
-
 
 def solve(*args: str | Path):
     return CliRunner().invoke(main, [str(a) for a in args])
@@ -58,22 +55,20 @@ def expected_heights(table: pa.Table) -> np.ndarray:
     )
 
 
-@course
-def test_check_course_sample_skip_unbounded_finds_the_one_known_disagreement():
-    result = solve(COURSE, "--check", "--convention", "skip-unbounded")
+def test_check_course_sample_skip_unbounded_finds_the_one_known_disagreement(course_sample_path):
+    result = solve(course_sample_path, "--check", "--convention", "skip-unbounded")
     assert result.exit_code == 1, result.output
     assert "1 of 4,500 labels disagree" in result.output
     assert "    1689   9   4   5" in result.output
 
 
-@course
-def test_check_course_sample_exact_reports_the_153_infinite_rows(tmp_path):
+def test_check_course_sample_exact_reports_the_153_infinite_rows(tmp_path, course_sample_path):
     out = tmp_path / "checked.parquet"
-    result = solve(COURSE, "--check", "--convention", "exact", "-o", out)
+    result = solve(course_sample_path, "--check", "--convention", "exact", "-o", out)
     assert result.exit_code == 1, result.output
     assert "153 of 4,500 labels disagree" in result.output
     table = pq.read_table(out)
-    original = pq.read_table(COURSE)
+    original = pq.read_table(course_sample_path)
     assert table["height"].equals(original["height"])  # --check keeps the labels
     label, recomputed = table["height"].to_numpy(), table["height_recomputed"].to_numpy()
     bad = ~np.isclose(label, recomputed, rtol=1e-9, atol=0)

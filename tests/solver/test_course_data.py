@@ -14,15 +14,11 @@ import pytest
 from pipeline.contract import groups, read_table
 from solver import m_heights
 
-COURSE = Path("/work/shared/data/course_sample_n9.parquet")
-
-pytestmark = pytest.mark.skipif(not COURSE.exists(), reason=f"{COURSE} not present")
-
 
 @pytest.fixture(scope="module")
-def course() -> list[tuple[tuple[int, int, int], np.ndarray, np.ndarray]]:
+def course(course_sample_path: Path) -> list[tuple[tuple[int, int, int], np.ndarray, np.ndarray]]:
     """[((n, k, m), P (rows, k, n-k), labels)] for the 9 groups of the sample."""
-    table = read_table([COURSE], require_height=True)
+    table = read_table([course_sample_path], require_height=True)
     labels = table["height"].to_numpy()
     return [(key, P, labels[rows]) for key, rows, P in groups(table)]
 
