@@ -32,7 +32,6 @@ class MinorTables:
     steps: tuple[LaplaceStep, ...]  # steps[s-1] builds size-s minors, s = 1..min(k, r)
     offsets: np.ndarray  # start of each size's block in the concatenation of all minors
     subset_minor: np.ndarray  # (C(n,k),) position of |det G_X| among all minors, X in lex order
-    subset_parity: np.ndarray  # (C(n,k), r) bool: which columns of P the subset X uses
 
 
 @cache
@@ -57,14 +56,12 @@ def minor_tables(k: int, r: int) -> MinorTables:
     n = k + r
     subsets = list(combinations(range(n), k))
     subset_minor = np.empty(len(subsets), dtype=np.intp)
-    subset_parity = np.zeros((len(subsets), r), dtype=bool)
     for x, X in enumerate(subsets):
         S = {c for c in X if c < k}
         R = tuple(i for i in range(k) if i not in S)
         T = tuple(c - k for c in X if c >= k)
         subset_minor[x] = offsets[len(T)] + index[len(T)][(R, T)]
-        subset_parity[x, list(T)] = True
-    return MinorTables(tuple(steps), offsets, subset_minor, subset_parity)
+    return MinorTables(tuple(steps), offsets, subset_minor)
 
 
 @dataclass(frozen=True)

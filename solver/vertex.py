@@ -12,10 +12,14 @@ from math import factorial
 
 import numpy as np
 
-from solver.tables import height_tables, minor_tables
+from solver.tables import MinorTables, height_tables, minor_tables
 
-# Real-valued P: a minor counts as zero when below this fraction of its Hadamard bound.
-REAL_SINGULAR_RTOL = 1e-10
+# Real-valued P: a minor counts as zero when it is within what two error sources can make of
+# an exact zero: rounding in the expansion (relative to perm|P_RT|, which bounds every term)
+# and noise of relative size INPUT_NOISE in the entries of P (a P computed by a pivot or read
+# from text), which moves a minor by up to INPUT_NOISE * max|P| * (sum of its |cofactors|).
+ROUNDING_RTOL = 1e-12
+INPUT_NOISE = 1e-12
 # Rows of the largest temporary (the gathered (B, a) values of one column a) times batch size.
 _CHUNK_BUDGET = 1 << 21
 
@@ -29,27 +33,60 @@ def _exact_integer(P: np.ndarray, s: int) -> bool:
 
 
 def subset_dets(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """|det G_X| for every k-subset X of [n] (lex order), shape (C(n,k), N), and a singular mask."""
+    """|det G_X| for every k-subset X of [n] (lex order), shape (C(n,k), N), and a singular mask.
+
+    Integer P: exact int64 minors, zero means zero. Real P: see ROUNDING_RTOL and INPUT_NOISE.
+    """
     N, k, r = P.shape
     tables = minor_tables(k, r)
     exact = _exact_integer(P, min(k, r))
     dtype = np.int64 if exact else np.float64
     flat = np.ascontiguousarray(P.reshape(N, k * r).T).astype(dtype)
-    blocks = [np.ones((1, N), dtype=dtype)]
+    minors = _laplace(flat, tables)[tables.subset_minor]
+    dets = np.abs(minors).astype(np.float64)
+    if exact:
+        return dets, minors == 0
+    perm, cofactors = _permanents(np.abs(flat), tables)
+    scale = np.abs(flat).max(axis=0)
+    noise = (
+        ROUNDING_RTOL * perm[tables.subset_minor]
+        + INPUT_NOISE * scale * cofactors[tables.subset_minor]
+    )
+    return dets, dets <= noise
+
+
+def _laplace(flat: np.ndarray, tables: MinorTables) -> np.ndarray:
+    """All square minors of P, flat of shape (k*r, N), in the order of ``tables``."""
+    blocks = [np.ones((1, flat.shape[1]), dtype=flat.dtype)]
     for step in tables.steps:
         prev = blocks[-1]
-        cur = np.zeros((step.entry.shape[0], N), dtype=dtype)
+        cur = np.zeros((step.entry.shape[0], flat.shape[1]), dtype=flat.dtype)
         for j, sign in enumerate(step.sign):
             term = flat[step.entry[:, j]] * prev[step.sub[:, j]]
             cur += term if sign > 0 else -term
         blocks.append(cur)
-    minors = np.concatenate(blocks)[tables.subset_minor]
-    dets = np.abs(minors).astype(np.float64)
-    if exact:
-        return dets, minors == 0
-    log_norms = np.log(np.maximum(np.linalg.norm(P, axis=1), np.finfo(float).tiny))  # (N, r)
-    bound = np.exp(tables.subset_parity.astype(np.float64) @ log_norms.T)
-    return dets, dets <= REAL_SINGULAR_RTOL * bound
+    return np.concatenate(blocks)
+
+
+def _permanents(absflat: np.ndarray, tables: MinorTables) -> tuple[np.ndarray, np.ndarray]:
+    """perm|P_RT| for every minor and the sum of the permanents of its cofactors.
+
+    The second is the derivative of perm(|P_RT| + e) at e = 0 (the permanent is multilinear),
+    carried through the same row expansion as a dual number.
+    """
+    N = absflat.shape[1]
+    values, slopes = [np.ones((1, N))], [np.zeros((1, N))]
+    for step in tables.steps:
+        v, d = values[-1], slopes[-1]
+        cur_v = np.zeros((step.entry.shape[0], N))
+        cur_d = np.zeros_like(cur_v)
+        for j in range(len(step.sign)):
+            a, sub = absflat[step.entry[:, j]], step.sub[:, j]
+            cur_v += a * v[sub]
+            cur_d += v[sub] + a * d[sub]
+        values.append(cur_v)
+        slopes.append(cur_d)
+    return np.concatenate(values), np.concatenate(slopes)
 
 
 def pair_values(P: np.ndarray, n: int, k: int, m: int) -> np.ndarray:
