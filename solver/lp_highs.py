@@ -131,21 +131,32 @@ def solve(h: highspy._Highs) -> highspy.HighsModelStatus:
 
 
 def _height(h: highspy._Highs, P: np.ndarray, m: int, convention: str) -> float:
-    """Largest optimum over Roth's (a, Y) LPs for one matrix, under ``convention``."""
+    """Largest optimum over Roth's (a, Y) LPs for one matrix, under ``convention``.
+
+    LPs that cannot raise the maximum are not solved (weak duality): the optimal dual y of a
+    solved LP (a, Y) is supported on rows of Y and is dual feasible for every (a, Y') with
+    Y' containing that support, so LP(a, Y') <= ||y||_1 = LP(a, Y) <= best. Such an LP is
+    also bounded, so no +inf is missed under either convention.
+    """
     G = generator(P)
     k, n = G.shape
     load_rows(h, G.T)
     exact = is_integer(P)
     all_rows, cols = np.arange(n, dtype=np.int32), np.arange(k, dtype=np.int32)
+    supports: list[list[int]] = [[] for _ in range(n)]  # per a: dual supports, as bitmasks
     best = -np.inf
     for S in combinations(range(n), m):
+        s_mask = sum(1 << t for t in S)
+        todo = [a for a in S if not any(sup & s_mask == 0 for sup in supports[a])]
+        if not todo:
+            continue
         Y = tuple(t for t in range(n) if t not in S)
         if convention == "skip-unbounded" and not spans(G, Y, exact):
             continue
         lower, upper = np.full(n, -1.0), np.full(n, 1.0)
         lower[list(S)], upper[list(S)] = -INF, INF
         h.changeRowsBounds(n, all_rows, lower, upper)
-        for a in S:
+        for a in todo:
             h.changeColsCost(k, cols, G[:, a])
             status = solve(h)
             if status in UNBOUNDED:
@@ -154,8 +165,20 @@ def _height(h: highspy._Highs, P: np.ndarray, m: int, convention: str) -> float:
                 continue  # full rank by the test above, unbounded only numerically: skipped
             if status != STATUS.kOptimal:
                 raise RuntimeError(f"HiGHS returned {h.modelStatusToString(status)} (a={a}, S={S})")
-            best = max(best, h.getObjectiveValue())
+            value = h.getObjectiveValue()
+            best = max(best, value)
+            support = _dual_support(np.abs(h.getSolution().row_dual), value)
+            if support is not None:
+                supports[a].append(support)
     return best if best > -np.inf else np.inf  # every LP skipped: no finite height
+
+
+def _dual_support(y: np.ndarray, value: float) -> int | None:
+    """Bitmask of the rows carrying the optimal dual, or None when ||y||_1 does not match the
+    optimum to 1e-9 (then the bound is not trusted and nothing is pruned with it)."""
+    if abs(y.sum() - value) > 1e-9 * max(1.0, abs(value)):
+        return None
+    return sum(1 << int(t) for t in np.flatnonzero(y > 0))
 
 
 def optimal_codeword(P: np.ndarray, a: int, Y: tuple[int, ...]) -> np.ndarray:
@@ -175,6 +198,6 @@ def optimal_codeword(P: np.ndarray, a: int, Y: tuple[int, ...]) -> np.ndarray:
 
 
 def heights(P: np.ndarray, m: int, convention: str) -> np.ndarray:
-    """m-heights of a validated batch P (N, k, n-k) from m * C(n, m) LPs per matrix."""
+    """m-heights of a validated batch P (N, k, n-k) from at most m * C(n, m) LPs per matrix."""
     h = new_solver()
     return np.array([_height(h, p, m, convention) for p in P], dtype=np.float64)
