@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from cli_checks import one_line_error
 from click.testing import CliRunner
 
 from pipeline.cli_gen import main
@@ -45,14 +46,6 @@ def rows(out: Path) -> pa.Table:
     table = read_table([out]).drop_columns(["node_id"])
     return table.sort_by([("n", "ascending"), ("k", "ascending"), ("m", "ascending"),
                           ("row", "ascending")])  # fmt: skip
-
-
-def one_line_error(result, *words: str) -> None:
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    for word in words:
-        assert word in lines[0], result.output
 
 
 def test_layout_contract_and_provenance(tmp_path, ray_session):

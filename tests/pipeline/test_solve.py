@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from cli_checks import one_line_error
 from click.testing import CliRunner
 
 from pipeline.cli_solve import main
@@ -17,14 +18,6 @@ from solver import m_heights
 
 def solve(*args: str | Path):
     return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def one_line_error(result, *words: str) -> None:
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    for word in words:
-        assert word in lines[0], result.output
 
 
 def mixed_table(rows: int = 60, seed: int = 0) -> pa.Table:
