@@ -53,11 +53,10 @@ def label_on_ray(
 
 def resolved_methods(table: pa.Table, method: str) -> np.ndarray:
     """The method that actually labels each row (``auto`` resolved per shape)."""
-    n = table["n"].to_numpy(zero_copy_only=False)
-    k = table["k"].to_numpy(zero_copy_only=False)
+    nkm = np.stack([table[c].to_numpy(zero_copy_only=False) for c in ("n", "k", "m")], axis=1)
     names = np.empty(table.num_rows, dtype=object)
-    for a, b in np.unique(np.stack([n, k], axis=1), axis=0).tolist():
-        names[(n == a) & (k == b)] = resolve_method(method, a, b)
+    for n, k, m in np.unique(nkm, axis=0).tolist():
+        names[(nkm == (n, k, m)).all(axis=1)] = resolve_method(method, n, k, m)
     return names
 
 

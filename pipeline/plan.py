@@ -138,7 +138,7 @@ def make_config(
     p_dist.check()
     groups = []
     for (n, k, m), count in zip(keys, rows, strict=True):
-        resolved = resolve_method(method, n, k)
+        resolved = resolve_method(method, n, k, m)
         groups.append(Group(n, k, m, count, resolved, shard_size or SHARD_ROWS[resolved]))
     return GenConfig(tuple(groups), seed, p_dist, infinite, convention)
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from solver import CONVENTIONS, METHODS, InvalidInstance, m_height, m_heights, witness
+from solver.api import resolve_method
 
 LP_AND_CLOSED_FORM = [name for name in METHODS if name != "auto"]
 P = np.array([[1.0, 2.0, -1.0], [3.0, -1.0, 2.0]])  # n = 5, k = 2
@@ -73,3 +74,11 @@ def test_scalar_and_list_input(method):
 
 def test_first_height_of_a_code_without_zero_columns_is_finite():
     assert 1.0 <= m_height(P, 1) < np.inf
+
+
+def test_auto_takes_the_closed_form_on_course_sizes_and_highs_where_bases_explode():
+    course = [(n, k, m) for n in (9, 10) for k in (4, 5, 6) for m in range(1, n - k + 1)]
+    assert {resolve_method("auto", n, k, m) for n, k, m in course} == {"vertex"}
+    assert resolve_method("auto", 16, 8, 4) == "vertex"
+    assert resolve_method("auto", 30, 15, 2) == "highs"  # C(30, 15) = 155 million bases
+    assert resolve_method("highs", 9, 4, 2) == "highs"
