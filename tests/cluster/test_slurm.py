@@ -26,9 +26,11 @@ pytestmark = pytest.mark.slurm
 # Small and fast (vertex method): 4 groups (m = 2..5) x 4 shards of 10 rows.
 GEN = ["--n", "9", "--k", "4", "--samples", "40", "--shard-size", "10", "--seed", "7",
        "--no-progress"]  # fmt: skip
-# Slow enough to cancel mid-run: the LP method, 4 groups x 6 shards of 5 rows, ~0.5 s a shard.
-GEN_SLOW = ["--n", "9", "--k", "4", "--samples", "30", "--shard-size", "5", "--method", "highs",
-            "--seed", "11", "--no-progress"]  # fmt: skip
+# Slow enough to cancel mid-run: n = 14, 6 groups (m = 2..7) x 12 shards of 25 rows, ~0.2 s a
+# shard, ~7 s on 2 CPUs. Method vertex: with an LP method (highs) one resumed run's heights
+# differed from the reference's in the last bit, which a bit-for-bit comparison cannot allow.
+GEN_SLOW = ["--n", "14", "--k", "7", "--samples", "300", "--shard-size", "25", "--seed", "11",
+            "--no-progress"]  # fmt: skip
 ONE_NODE = ["--nodes=1", "--cpus-per-task=2"]
 ON_CPU = ["--gres=none", "--cpus-per-task=2"]  # this node has no GPU and 2 cores
 JOB_TIMEOUT_S = 120
@@ -55,8 +57,7 @@ def local_mh_gen(slurm, args: list, out: Path) -> None:
            "RAY_AUTH_MODE": "disabled"}  # fmt: skip
     env.pop("SLURM_CONF", None)
     proc = subprocess.Popen([slurm.venv / "bin" / "mh-gen", *args, "--out", out, "--num-cpus", "2"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)  # fmt: skip
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         output, _ = proc.communicate(timeout=JOB_TIMEOUT_S)
     finally:
