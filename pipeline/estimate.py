@@ -53,7 +53,14 @@ def describe_plan(config: GenConfig, cpus: int, recorded: int) -> str:
     lines.append(
         f"total: {len(config.groups)} groups, {config.rows:,} rows, {shards} shards "
         f"({recorded} already recorded in the output folder); "
-        f"estimated {core_s:.1f} core-s, about {core_s / cpus:.1f} s on {cpus} CPUs "
+        f"estimated {core_s:.1f} core-s, about {core_s / min(cpus, shards):.1f} s on {cpus} CPUs "
         "plus Ray start-up"
     )
+    if shards < cpus:
+        # One shard is one task: the shard layout (not the CPU count) fixes the random streams,
+        # so it cannot adapt to the cluster by itself without changing the data.
+        lines.append(
+            f"warning: {shards} shards for {cpus} CPUs leaves {cpus - shards} idle; "
+            "a smaller --shard-size spreads the work (and changes the rows drawn)"
+        )
     return "\n".join(lines)

@@ -232,13 +232,20 @@ def test_out_is_required_except_for_dry_run(tmp_path):
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path):
-    result = gen("--preset", "course-1m", "--dry-run", "--out", tmp_path / "ds")
+    result = gen("--preset", "course-1m", "--dry-run", "--num-cpus", "2", "--out", tmp_path / "ds")
     assert result.exit_code == 0, result.output
     assert "n9_k4_m2" in result.output and "47,620" in result.output
     assert "n10_k6_m4" in result.output and "47,619" in result.output
     assert "total: 21 groups, 1,000,000 rows, 21 shards" in result.output
-    assert "estimated" in result.output
+    assert "estimated" in result.output and "warning" not in result.output
     assert not (tmp_path / "ds").exists()
+
+
+def test_dry_run_warns_when_shards_cannot_keep_every_cpu_busy(tmp_path):
+    args = ("--n", "7", "--k", "3", "--m", "2", "--samples", "100", "--out", tmp_path / "ds")
+    result = gen(*args, "--dry-run", "--num-cpus", "8")
+    assert result.exit_code == 0, result.output
+    assert "warning: 1 shards for 8 CPUs leaves 7 idle" in result.output
 
 
 def test_course_preset_spreads_a_million_rows_over_21_groups():
