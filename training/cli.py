@@ -17,7 +17,7 @@ from click.core import ParameterSource
 from training.errors import InputError
 from training.evaluate import evaluate_checkpoint
 from training.metrics import GroupScore, format_table
-from training.models import FAMILIES, TRUNK_KINDS
+from training.models import FAMILIES, FEATURES, TRUNK_KINDS
 from training.predict import Predictor, predict_file
 from training.run import run_training
 from training.settings import TrainSettings
@@ -133,11 +133,16 @@ def _device_option(f):
               show_default=True, help="moe-sparse/moe-soft: gate hidden widths ('' = linear).")
 @click.option("--init-experts", multiple=True, type=click.Path(path_type=Path),
               help="moe-*: start experts from mlp/resnet/vit checkpoints (one for all, or one "
-                   "per expert; repeatable); their architecture, pad and --p-scale are used.")
+                   "per expert; repeatable); their architecture, pad, --p-scale and --features "
+                   "are used.")
 @click.option("--bins", type=click.IntRange(2), default=D.bins, show_default=True,
               help="classify: classes over log2 height.")
 @click.option("--p-scale", callback=_p_scale, default=D.p_scale, show_default=True,
               help="Divide P by: off (1), auto (RMS of the training entries) or a number.")
+@click.option("--features", type=click.Choice(FEATURES), default=D.features, show_default=True,
+              help="Inputs besides P and (n,k,m): raw (none) or minors (log2 |minor| of every "
+                   "square submatrix of P, computed inside the model; k, n-k <= 8; best with "
+                   "--p-scale auto).")
 @click.option("--augment/--no-augment", default=D.augment, show_default=True,
               help="Random row/column permutations and sign flips of each valid block.")
 @click.option("--optimizer", type=click.Choice(["adam", "adamw"]), default=D.optimizer,
@@ -219,7 +224,8 @@ def eval_main(checkpoint: Path, data: Path, split: str, as_json: bool, device: s
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    click.echo(f"log2-MSE {result['log2_mse']:.4f}  (mean over {len(result['groups'])} "
+    click.echo(f"log2-MSE {result['log2_mse']:.4f}  (group-mean baseline "
+               f"{result['baseline_log2_mse']:.4f}; mean over {len(result['groups'])} "
                f"(n,k,m) groups of {result['rows']} rows; {result['dropped_infinite']} rows "
                f"with infinite height left out)")
     click.echo(format_table([GroupScore(**g) for g in result["groups"]]))

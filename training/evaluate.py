@@ -9,7 +9,7 @@ from training.checkpoint import load_model, resolve_checkpoint
 from training.data import drop_infinite, read_rows, resolve_split, to_tensors
 from training.errors import InputError
 from training.inference import predict_log2
-from training.metrics import group_log2_mse
+from training.metrics import score_with_baseline
 from training.models.registry import check_supported
 from training.runtime import resolve_device
 
@@ -17,7 +17,8 @@ from training.runtime import resolve_device
 def evaluate_checkpoint(
     checkpoint: Path, data: Path, split: str, device: str, batch_size: int
 ) -> dict[str, Any]:
-    """Overall log2-MSE (mean of per-group means) and the per-(n, k, m) table, as a dict."""
+    """Overall log2-MSE (mean of per-group means) and the per-(n, k, m) table, as a dict;
+    both also for the group-mean baseline of the checkpoint's training data."""
     dev = resolve_device(device)
     model, ckpt = load_model(checkpoint, dev)
     source = resolve_split(data, split)
@@ -27,14 +28,15 @@ def evaluate_checkpoint(
     config = ckpt["model_config"]
     check_supported(config, rows, str(source))
     tensors = to_tensors(rows, config["pad"], dev)
-    overall, scores = group_log2_mse(predict_log2(model, tensors, batch_size), tensors.y,
-                                     tensors.nkm)
+    scores = score_with_baseline(predict_log2(model, tensors, batch_size), tensors.y,
+                                 tensors.nkm, config)
     return {
         "checkpoint": str(resolve_checkpoint(checkpoint)),
         "data": str(source),
         "model": config["family"],
-        "log2_mse": overall,
+        "log2_mse": scores.log2_mse,
+        "baseline_log2_mse": scores.baseline_log2_mse,
         "rows": len(rows),
         "dropped_infinite": dropped,
-        "groups": [s.to_dict() for s in scores],
+        "groups": [s.to_dict() for s in scores.groups],
     }

@@ -1,8 +1,11 @@
-"""The course metric: log2-MSE averaged inside each (n, k, m) group, then over groups."""
+"""The course metric: log2-MSE averaged inside each (n, k, m) group, then over groups; and the
+group-mean baseline (each group's training mean, what a model gets for free) to compare with.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import torch
 
@@ -16,9 +19,19 @@ class GroupScore:
     m: int
     rows: int
     log2_mse: float
+    baseline_log2_mse: float | None = None  # of predicting the group's training mean
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Scores:
+    """A model's score and table beside the group-mean baseline's (same data, same metric)."""
+
+    log2_mse: float
+    baseline_log2_mse: float
+    groups: list[GroupScore]
 
 
 def clamp_log2(pred: torch.Tensor) -> torch.Tensor:
@@ -45,8 +58,34 @@ def group_log2_mse(
     return float(sum(means) / len(means)), table
 
 
+def group_mean_log2(nkm: torch.Tensor, config: dict[str, Any]) -> torch.Tensor:
+    """The baseline's log2 predictions: each (n, k, m) group's training mean, as the model
+    config stores it (group_means), and target_mean for groups absent from it."""
+    means = {(int(n), int(k), int(m)): float(v) for n, k, m, v in config.get("group_means", [])}
+    groups, inverse = torch.unique(nkm, dim=0, return_inverse=True)
+    values = [means.get(tuple(g), float(config["target_mean"])) for g in groups.tolist()]
+    return clamp_log2(torch.tensor(values, device=nkm.device)[inverse])
+
+
+def score_with_baseline(
+    pred_log2: torch.Tensor, true_log2: torch.Tensor, nkm: torch.Tensor, config: dict[str, Any]
+) -> Scores:
+    """group_log2_mse of the predictions and of the group-mean baseline of a model config."""
+    overall, scores = group_log2_mse(pred_log2, true_log2, nkm)
+    baseline, base_scores = group_log2_mse(group_mean_log2(nkm, config), true_log2, nkm)
+    merged = [replace(s, baseline_log2_mse=b.log2_mse)
+              for s, b in zip(scores, base_scores, strict=True)]
+    return Scores(overall, baseline, merged)
+
+
 def format_table(scores: list[GroupScore]) -> str:
-    """Markdown table of per-group scores."""
-    lines = ["| n | k | m | rows | log2-MSE |", "|---:|---:|---:|---:|---:|"]
-    lines += [f"| {s.n} | {s.k} | {s.m} | {s.rows} | {s.log2_mse:.4f} |" for s in scores]
+    """Markdown table of per-group scores (with the baseline's column when known)."""
+    if any(s.baseline_log2_mse is None for s in scores):
+        lines = ["| n | k | m | rows | log2-MSE |", "|---:|---:|---:|---:|---:|"]
+        lines += [f"| {s.n} | {s.k} | {s.m} | {s.rows} | {s.log2_mse:.4f} |" for s in scores]
+        return "\n".join(lines)
+    lines = ["| n | k | m | rows | log2-MSE | group-mean baseline |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {s.n} | {s.k} | {s.m} | {s.rows} | {s.log2_mse:.4f} | "
+              f"{s.baseline_log2_mse:.4f} |" for s in scores]
     return "\n".join(lines)

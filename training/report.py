@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from training.metrics import GroupScore, format_table
+from training.metrics import Scores, format_table
 
 METRICS_FILE = "metrics.csv"
 METRIC_FIELDS = ("epoch", "train_loss", "train_log2_mse", "val_log2_mse", "lr", "seconds",
@@ -80,8 +80,8 @@ def plot_pred_vs_true(pred: np.ndarray, true: np.ndarray, nkm: np.ndarray, path:
 
 
 def write_report(
-    run_dir: Path, summary: dict[str, Any], overall: float, scores: list[GroupScore],
-    pred: np.ndarray, true: np.ndarray, nkm: np.ndarray,
+    run_dir: Path, summary: dict[str, Any], scores: Scores, pred: np.ndarray, true: np.ndarray,
+    nkm: np.ndarray,
 ) -> None:
     """report.md plus both plots; written once training has finished."""
     plot_learning_curves(read_metrics(run_dir), run_dir / CURVES_PNG)
@@ -92,9 +92,12 @@ def write_report(
         "",
         "## Validation log2-MSE per (n, k, m) group (best.pt)",
         "",
-        f"Overall (mean of per-group means, each group weighing the same): **{overall:.4f}**",
+        f"Overall (mean of per-group means, each group weighing the same): "
+        f"**{scores.log2_mse:.4f}**; the group-mean baseline (predicting each group's training "
+        f"mean, as the model does before learning anything) scores "
+        f"{scores.baseline_log2_mse:.4f}.",
         "",
-        format_table(scores),
+        format_table(scores.groups),
         "",
         "## Plots",
         "",

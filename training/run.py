@@ -24,7 +24,7 @@ from training.errors import InputError
 from training.inference import predict_log2
 from training.interrupt import StopRequest
 from training.loop import LoopState, StepRunner, Trainer
-from training.metrics import group_log2_mse
+from training.metrics import score_with_baseline
 from training.models import SINGLE_FAMILIES, build_model
 from training.models.base import HeightModel
 from training.models.registry import MOE_FAMILIES, DataSummary, check_supported, make_model_config
@@ -176,12 +176,13 @@ def _new_model_config(
     """Model config for a fresh run, and expert weights when --init-experts is given."""
     y = np.log2(train.height)
     keys = sorted({(int(n), int(k)) for n, k in np.unique(train.nkm[:, :2], axis=0)})
-    trunk, states = None, []
+    trunk, features, states = None, None, []
     if s.init_experts:
         if s.model not in MOE_FAMILIES:
             raise InputError(f"--init-experts needs a moe-* model, not {s.model}")
         expert_config, states = _load_experts(s.init_experts)
         pad, p_scale, trunk = expert_config["pad"], expert_config["p_scale"], expert_config["trunk"]
+        features = expert_config["features"]
     else:
         pad = max(MIN_PAD, *train.max_block, *val.max_block)
         p_scale = resolve_p_scale(s.p_scale, train)
@@ -196,7 +197,7 @@ def _new_model_config(
         log2_max=float(max(1.0, math.ceil(y.max()))),
         keys=keys,
     )
-    return make_model_config(s, summary, p_scale, trunk), states
+    return make_model_config(s, summary, p_scale, trunk, features), states
 
 
 def _load_experts(paths: tuple[str, ...]) -> tuple[dict[str, Any], list[dict[str, torch.Tensor]]]:
@@ -209,6 +210,7 @@ def _load_experts(paths: tuple[str, ...]) -> tuple[dict[str, Any], list[dict[str
             raise InputError(f"{path}: --init-experts needs an mlp, resnet or vit checkpoint, "
                              f"not {config.get('family')}")
         shape = {key: config[key] for key in ("pad", "p_scale", "trunk")}
+        shape["features"] = config.get("features", "raw")
         if configs and shape != configs[0]:
             raise InputError(f"{path}: its architecture differs from {paths[0]}'s")
         configs.append(shape)
@@ -244,7 +246,7 @@ def _final_report(
 ) -> None:
     load_weights(model, load_checkpoint(run_dir / BEST)["model"], run_dir / BEST)
     pred = predict_log2(model, val)
-    overall, scores = group_log2_mse(pred, val.y, val.nkm)
+    scores = score_with_baseline(pred, val.y, val.nkm, model.config)
     early = s.patience > 0 and state.bad_epochs >= s.patience
     summary = {
         "model": f"{s.model} ({sum(p.numel() for p in model.parameters()):,} parameters)",
@@ -257,7 +259,7 @@ def _final_report(
         "stopped by": f"early stopping (patience {s.patience})" if early else "epoch limit",
         "best epoch": state.best_epoch,
     }
-    write_report(run_dir, summary, overall, scores, pred.cpu().numpy(), val.y.cpu().numpy(),
+    write_report(run_dir, summary, scores, pred.cpu().numpy(), val.y.cpu().numpy(),
                  val.nkm.cpu().numpy())
 
 

@@ -33,6 +33,7 @@ class TrainSettings:
     init_experts: tuple[str, ...] = ()
     bins: int = 64
     p_scale: str = "off"
+    features: str = "raw"
     augment: bool = False
     optimizer: str = "adamw"
     lr: float = 5e-4

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from training.augment import augment_batch
-from training.metrics import clamp_log2, group_log2_mse
+from training.metrics import clamp_log2, format_table, group_log2_mse, score_with_baseline
 from training.synthetic import toy_log2_height
 
 from .conftest import random_batch
@@ -44,6 +44,18 @@ def test_group_mean_weighs_groups_equally():
     overall, table = group_log2_mse(pred, true, nkm)
     assert overall == (4.0 + 1.0) / 2
     assert [(s.m, s.rows, s.log2_mse) for s in table] == [(2, 1, 4.0), (3, 3, 1.0)]
+
+
+def test_group_mean_baseline_uses_the_configs_group_means_then_target_mean():
+    nkm = torch.tensor([[9, 4, 2], [9, 4, 2], [10, 5, 3]])
+    true = torch.tensor([1.0, 3.0, 7.0])
+    config = {"group_means": [[9, 4, 2, 2.5], [9, 4, 4, 9.0]], "target_mean": 4.0}
+    scores = score_with_baseline(torch.tensor([1.0, 3.0, 6.0]), true, nkm, config)
+    assert scores.log2_mse == (0.0 + 1.0) / 2
+    # (9,4,2) predicted 2.5: (2.25 + 0.25) / 2; (10,5,3) is absent: target_mean 4, error 9
+    assert scores.baseline_log2_mse == (1.25 + 9.0) / 2
+    assert [s.baseline_log2_mse for s in scores.groups] == [1.25, 9.0]
+    assert "| 9 | 4 | 2 | 2 | 0.0000 | 1.2500 |" in format_table(scores.groups)
 
 
 def test_clamped_predictions_are_finite_heights_at_least_one():

@@ -37,6 +37,7 @@ def files(tmp_path):
         "no_P": parquet(tmp_path / "no_P.parquet", good.drop_columns(["P"])),
         "empty": parquet(tmp_path / "empty.parquet", good.slice(0, 0)),
         "big": parquet(tmp_path / "big.parquet", synthetic_table([(16, 8, 3)], 5, seed=4)),
+        "bigger": parquet(tmp_path / "bigger.parquet", synthetic_table([(18, 9, 2)], 5, seed=6)),
         "new_nk": parquet(tmp_path / "new_nk.parquet", synthetic_table([(7, 3, 2)], 5, seed=5)),
         "zero_bytes": tmp_path / "zero.parquet",
     }
@@ -57,6 +58,8 @@ def test_training_input_errors_write_nothing(tmp_path, files):
           "--heads", "3"], "invalid vit model config"),
         (["--train", files["good"], "--val", files["good"], "--model", "moe-sparse",
           "--experts", "2", "--top-k", "3"], "top_k"),
+        (["--train", files["good"], "--val", files["bigger"], "--features", "minors"],
+         "--features minors supports k and n-k up to 8"),
     ]
     for args, words in cases:
         out = tmp_path / "run"

@@ -8,7 +8,6 @@ import torch
 from training.checkpoint import load_model, save_checkpoint
 from training.errors import InputError
 from training.models import FAMILIES, build_model
-from training.models.inputs import encode
 from training.models.registry import DataSummary, make_model_config
 from training.settings import TrainSettings
 
@@ -59,7 +58,7 @@ def test_hard_moe_routes_by_n_and_k():
     model = build_model(config("moe-hard")).eval()
     P, nkm = random_batch()
     out = model(P, nkm)
-    enc = encode(P, nkm, model.p_scale)
+    enc = model.encode(P, nkm)
     for e, (n, k) in enumerate(SUMMARY.keys):
         rows = (nkm[:, 0] == n) & (nkm[:, 1] == k)
         torch.testing.assert_close(out[rows], model.experts[e](enc)[rows])
@@ -69,7 +68,7 @@ def test_sparse_top1_output_is_one_experts_prediction():
     model = build_model(config("moe-sparse", top_k=1)).eval()
     P, nkm = random_batch()
     out, balance = model(P, nkm)
-    each = model.expert_predictions(encode(P, nkm, model.p_scale))
+    each = model.expert_predictions(model.encode(P, nkm))
     assert ((each - out[:, None]).abs().min(1).values < 1e-5).all()
     assert balance.item() > 0
 

@@ -51,6 +51,9 @@ def test_family_trains_and_round_trips_through_mh_eval(split_dir, tmp_path, fami
     assert scored.exit_code == 0, scored.output
     best_val = min(r["val_log2_mse"] for r in rows)
     assert json.loads(scored.stdout)["log2_mse"] == pytest.approx(best_val, rel=1e-6)
+    text = invoke(eval_main, ["--checkpoint", run, "--data", split_dir])
+    baseline = json.loads(scored.stdout)["baseline_log2_mse"]
+    assert f"group-mean baseline {baseline:.4f}" in text.stdout
 
 
 def test_same_seed_gives_identical_metrics(split_dir, tmp_path):

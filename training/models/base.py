@@ -1,7 +1,8 @@
 """What every model family shares: the input encoding, trunks, and the regression head.
 
 A model is rebuilt from its JSON config alone (stored in every checkpoint):
-{"family", "pad", "p_scale", "target_mean", "group_means", "trunk": {"kind", ...}, extras}.
+{"family", "pad", "p_scale", "features", "target_mean", "group_means", "trunk": {"kind", ...},
+extras}; configs without "features" (older checkpoints) mean "raw".
 """
 
 from __future__ import annotations
@@ -13,22 +14,35 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.models.inputs import Encoded, encode
+from training.models.minors import MinorFeatures
 from training.models.mlp import MLPTrunk
 from training.models.resnet import ResNetTrunk
 from training.models.vit import ViTTrunk
 
+FEATURES = ("raw", "minors")  # inputs besides P and (n, k, m): none, or minors.py's
 
-def build_trunk(trunk: dict[str, Any], pad: int) -> nn.Module:
-    """A feature extractor Encoded -> (B, out_dim) from its config."""
+
+def build_trunk(trunk: dict[str, Any], pad: int, extra: int = 0) -> nn.Module:
+    """A feature extractor Encoded -> (B, out_dim) from its config; extra: Encoded.extra width."""
     kind = trunk["kind"]
     if kind == "mlp":
-        return MLPTrunk(pad, list(trunk["widths"]), trunk["dropout"])
+        return MLPTrunk(pad, list(trunk["widths"]), trunk["dropout"], extra)
     if kind == "resnet":
-        return ResNetTrunk(pad, trunk["channels"], trunk["blocks"])
+        return ResNetTrunk(pad, trunk["channels"], trunk["blocks"], extra)
     if kind == "vit":
         return ViTTrunk(pad, trunk["patch"], trunk["dim"], trunk["depth"], trunk["heads"],
-                        trunk["dropout"])
+                        trunk["dropout"], extra)
     raise ValueError(f"unknown trunk kind {kind!r}")
+
+
+def extra_features(config: dict[str, Any]) -> MinorFeatures | None:
+    """The module computing Encoded.extra for a model config (None for raw inputs)."""
+    features = config.get("features", "raw")
+    if features == "raw":
+        return None
+    if features == "minors":
+        return MinorFeatures(config["pad"], config["p_scale"])
+    raise ValueError(f"unknown features {features!r} (choose from {', '.join(FEATURES)})")
 
 
 class GroupBaseline(nn.Module):
@@ -68,9 +82,11 @@ class Regressor(nn.Module):
     """Trunk plus a linear head predicting log2 height (as a residual over the group mean);
     also the expert of every MoE."""
 
-    def __init__(self, trunk: dict[str, Any], pad: int, baseline: GroupBaseline) -> None:
+    def __init__(
+        self, trunk: dict[str, Any], pad: int, baseline: GroupBaseline, extra: int = 0
+    ) -> None:
         super().__init__()
-        self.trunk = build_trunk(trunk, pad)
+        self.trunk = build_trunk(trunk, pad, extra)
         self.head = nn.Linear(self.trunk.out_dim, 1)
         nn.init.zeros_(self.head.bias)
         self.baseline = baseline
@@ -90,9 +106,15 @@ class HeightModel(nn.Module):
         self.config = config
         self.p_scale = float(config["p_scale"])
         self.baseline = GroupBaseline(config.get("group_means", []), config["target_mean"])
+        # computed inside forward, so augmentation, devices and every entry point get them
+        self.extra_features = extra_features(config)
+        self.extra_dim = 0 if self.extra_features is None else self.extra_features.dim
 
     def forward(self, P: torch.Tensor, nkm: torch.Tensor) -> Any:
-        return self.forward_encoded(encode(P, nkm, self.p_scale))
+        return self.forward_encoded(self.encode(P, nkm))
+
+    def encode(self, P: torch.Tensor, nkm: torch.Tensor) -> Encoded:
+        return encode(P, nkm, self.p_scale, self.extra_features)
 
     def forward_encoded(self, enc: Encoded) -> Any:
         raise NotImplementedError
@@ -109,7 +131,7 @@ class SingleModel(HeightModel):
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config)
-        self.net = Regressor(config["trunk"], config["pad"], self.baseline)
+        self.net = Regressor(config["trunk"], config["pad"], self.baseline, self.extra_dim)
 
     def forward_encoded(self, enc: Encoded) -> torch.Tensor:
         return self.net(enc)

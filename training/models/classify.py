@@ -22,7 +22,7 @@ class BinnedClassifier(HeightModel):
         super().__init__(config)
         bins = int(config["bins"])
         self.width = float(config["log2_max"]) / bins
-        self.trunk = build_trunk(config["trunk"], config["pad"])
+        self.trunk = build_trunk(config["trunk"], config["pad"], self.extra_dim)
         self.head = nn.Linear(self.trunk.out_dim, bins)
         self.register_buffer("centres", (torch.arange(bins) + 0.5) * self.width, persistent=False)
 

@@ -1,4 +1,5 @@
-"""Dense trunk over the flattened padded P and (n, k, m) (the original's FCN)."""
+"""Dense trunk over the flattened padded P, (n, k, m) and any extra features (the original's
+FCN)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from training.models.inputs import Encoded
 
 
 class MLPTrunk(nn.Module):
-    def __init__(self, pad: int, widths: list[int], dropout: float) -> None:
+    def __init__(self, pad: int, widths: list[int], dropout: float, extra: int = 0) -> None:
         super().__init__()
         layers: list[nn.Module] = []
-        width = pad * pad + 3
+        width = pad * pad + 3 + extra
         for w in widths:
             layers += [nn.Linear(width, w), nn.ReLU(), nn.Dropout(dropout)]
             width = w
@@ -20,4 +21,4 @@ class MLPTrunk(nn.Module):
         self.out_dim = width
 
     def forward(self, enc: Encoded) -> torch.Tensor:
-        return self.net(torch.cat([enc.x.flatten(1), enc.feats], dim=1))
+        return self.net(torch.cat([enc.x.flatten(1), enc.feats, enc.extra], dim=1))

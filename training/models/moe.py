@@ -24,7 +24,8 @@ class MixtureModel(HeightModel):
     def __init__(self, config: dict[str, Any], count: int) -> None:
         super().__init__(config)
         self.experts = nn.ModuleList(
-            Regressor(config["trunk"], config["pad"], self.baseline) for _ in range(count)
+            Regressor(config["trunk"], config["pad"], self.baseline, self.extra_dim)
+            for _ in range(count)
         )
 
     def init_experts(self, states: list[dict[str, torch.Tensor]]) -> None:
@@ -41,9 +42,9 @@ class MixtureModel(HeightModel):
 class Gate(nn.Module):
     """Small dense network giving one logit per expert."""
 
-    def __init__(self, pad: int, widths: list[int], experts: int) -> None:
+    def __init__(self, pad: int, widths: list[int], experts: int, extra: int = 0) -> None:
         super().__init__()
-        self.trunk = MLPTrunk(pad, widths, dropout=0.0)
+        self.trunk = MLPTrunk(pad, widths, dropout=0.0, extra=extra)
         self.out = nn.Linear(self.trunk.out_dim, experts)
 
     def forward(self, enc: Encoded) -> torch.Tensor:
@@ -79,7 +80,8 @@ class SparseMoE(MixtureModel):
             raise ValueError(f"top_k must be between 1 and experts ({config['experts']})")
         self.top_k = config["top_k"]
         self.aux_weight = config["aux_weight"]
-        self.gate = Gate(config["pad"], list(config["gate_widths"]), config["experts"])
+        self.gate = Gate(config["pad"], list(config["gate_widths"]), config["experts"],
+                         self.extra_dim)
 
     def forward_encoded(self, enc: Encoded) -> tuple[torch.Tensor, torch.Tensor]:
         probs = self.gate(enc).softmax(dim=1)
@@ -101,7 +103,8 @@ class SparseMoE(MixtureModel):
 class SoftMoE(MixtureModel):
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config, config["experts"])
-        self.gate = Gate(config["pad"], list(config["gate_widths"]), config["experts"])
+        self.gate = Gate(config["pad"], list(config["gate_widths"]), config["experts"],
+                         self.extra_dim)
 
     def forward_encoded(self, enc: Encoded) -> torch.Tensor:
         weights = self.gate(enc).softmax(dim=1)

@@ -9,8 +9,9 @@ import numpy as np
 
 from training.data import Rows, check_fits
 from training.errors import InputError
-from training.models.base import HeightModel, SingleModel
+from training.models.base import FEATURES, HeightModel, SingleModel
 from training.models.classify import BinnedClassifier
+from training.models.minors import MAX_PAD as MAX_MINOR_PAD
 from training.models.moe import HardMoE, SoftMoE, SparseMoE
 from training.settings import TrainSettings
 
@@ -54,17 +55,26 @@ def trunk_config(kind: str, s: TrainSettings) -> dict[str, Any]:
 
 
 def make_model_config(
-    s: TrainSettings, data: DataSummary, p_scale: float, trunk: dict[str, Any] | None = None
+    s: TrainSettings, data: DataSummary, p_scale: float, trunk: dict[str, Any] | None = None,
+    features: str | None = None,
 ) -> dict[str, Any]:
-    """The JSON config a model is rebuilt from; trunk overrides the settings' (expert init)."""
+    """The JSON config a model is rebuilt from; trunk and features override the settings'
+    (expert init)."""
     family = s.model
     if family not in _CLASSES:
         raise InputError(f"unknown model {family!r} (choose from {', '.join(FAMILIES)})")
+    features = features or s.features
+    if features not in FEATURES:
+        raise InputError(f"unknown features {features!r} (choose from {', '.join(FEATURES)})")
+    if features == "minors" and data.pad > MAX_MINOR_PAD:
+        raise InputError(f"--features minors supports k and n-k up to {MAX_MINOR_PAD} "
+                         f"(this data needs a pad of {data.pad})")
     kind = family if family in SINGLE_FAMILIES else s.backbone
     config: dict[str, Any] = {
         "family": family,
         "pad": data.pad,
         "p_scale": p_scale,
+        "features": features,
         "target_mean": data.target_mean,
         "group_means": data.group_means,
         "trunk": trunk or trunk_config(kind, s),

@@ -1,4 +1,5 @@
-"""2-D residual CNN over the padded P (plus its validity mask); (n, k, m) joins after pooling."""
+"""2-D residual CNN over the padded P (plus its validity mask); (n, k, m) and any extra
+features join after pooling, through one dense layer."""
 
 from __future__ import annotations
 
@@ -24,13 +25,13 @@ class ResidualBlock(nn.Module):
 
 
 class ResNetTrunk(nn.Module):
-    def __init__(self, pad: int, channels: int, blocks: int) -> None:
+    def __init__(self, pad: int, channels: int, blocks: int, extra: int = 0) -> None:
         super().__init__()
         self.stem = nn.Sequential(
             nn.Conv2d(2, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels), nn.ReLU()
         )
         self.blocks = nn.Sequential(*[ResidualBlock(channels) for _ in range(blocks)])
-        self.nkm = nn.Sequential(nn.Linear(3, channels), nn.ReLU())
+        self.nkm = nn.Sequential(nn.Linear(3 + extra, channels), nn.ReLU())
         self.fuse = nn.Sequential(nn.Linear(3 * channels, channels), nn.ReLU())
         self.out_dim = channels
 
@@ -41,4 +42,5 @@ class ResNetTrunk(nn.Module):
         # pool over the valid block only, so padding size does not change the features
         mean = masked_mean(h, valid)
         peak = h.masked_fill(valid[:, :, None] == 0, float("-inf")).amax(1)
-        return self.fuse(torch.cat([mean, peak, self.nkm(enc.feats)], dim=1))
+        side = self.nkm(torch.cat([enc.feats, enc.extra], dim=1))
+        return self.fuse(torch.cat([mean, peak, side], dim=1))

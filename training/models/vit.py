@@ -1,4 +1,5 @@
-"""Vision transformer: patch embedding of P, transformer encoder, pooled tokens plus (n, k, m)."""
+"""Vision transformer: patch embedding of P, transformer encoder, pooled tokens plus (n, k, m)
+and any extra features (through one dense layer)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from training.models.inputs import Encoded, masked_mean
 
 class ViTTrunk(nn.Module):
     def __init__(
-        self, pad: int, patch: int, dim: int, depth: int, heads: int, dropout: float
+        self, pad: int, patch: int, dim: int, depth: int, heads: int, dropout: float,
+        extra: int = 0,
     ) -> None:
         super().__init__()
         grid = math.ceil(pad / patch)
@@ -28,7 +30,7 @@ class ViTTrunk(nn.Module):
         )
         self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
-        self.nkm = nn.Sequential(nn.Linear(3, dim), nn.GELU())
+        self.nkm = nn.Sequential(nn.Linear(3 + extra, dim), nn.GELU())
         self.fuse = nn.Sequential(nn.Linear(2 * dim, dim), nn.GELU())
         self.out_dim = dim
 
@@ -38,4 +40,5 @@ class ViTTrunk(nn.Module):
         # tokens whose patch holds no valid entry are ignored by attention and pooling
         valid = F.max_pool2d(image[:, 1:2], self.patch).flatten(1) > 0
         tokens = self.norm(self.encoder(tokens, src_key_padding_mask=~valid))
-        return self.fuse(torch.cat([masked_mean(tokens, valid), self.nkm(enc.feats)], dim=1))
+        side = self.nkm(torch.cat([enc.feats, enc.extra], dim=1))
+        return self.fuse(torch.cat([masked_mean(tokens, valid), side], dim=1))
