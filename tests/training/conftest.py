@@ -58,6 +58,26 @@ def random_batch(seed: int = 0):
     return P, nkm
 
 
+def batch_labels(P: torch.Tensor, nkm: torch.Tensor) -> torch.Tensor:
+    """A learnable stand-in for log2 heights: depends on m and on the size of P's entries."""
+    return 1.0 + nkm[:, 2].float() + P.abs().mean((1, 2)) / 50
+
+
+def fit_losses(model: torch.nn.Module, steps: int) -> list[float]:
+    """Train ``model`` for ``steps`` Adam steps on one random batch; the loss after each."""
+    P, nkm = random_batch()
+    y = batch_labels(P, nkm)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(steps):
+        loss = model.loss(model(P, nkm), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
 def invoke(command, args: list[str]) -> Result:
     return CliRunner().invoke(command, [str(a) for a in args], catch_exceptions=True)
 

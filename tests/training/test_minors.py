@@ -17,8 +17,8 @@ from training.models.minors import FLOOR, LOG_SCALE, MinorFeatures, all_minors, 
 from training.models.registry import make_model_config
 from training.settings import TrainSettings
 
-from .conftest import TINY_MLP, invoke, random_batch, train
-from .test_models import SUMMARY, TINY, labels
+from .conftest import TINY_MLP, fit_losses, invoke, random_batch, train
+from .test_models import SUMMARY, TINY
 
 
 def minor_keys(pad: int) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
@@ -125,16 +125,7 @@ def test_each_family_learns_a_few_steps_on_minor_features(family):
     model = build_model(config(family, backbone="vit" if family == "moe-soft" else "mlp"))
     assert model.extra_dim == 2 * 923
     assert not any("extra_features" in key for key in model.state_dict())  # rebuilt, not saved
-    P, nkm = random_batch()
-    y = labels(P, nkm)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(20):
-        loss = model.loss(model(P, nkm), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = fit_losses(model, 20)
     assert losses[-1] < losses[0]
 
 

@@ -11,7 +11,7 @@ from training.models import FAMILIES, build_model
 from training.models.registry import DataSummary, make_model_config
 from training.settings import TrainSettings
 
-from .conftest import random_batch
+from .conftest import fit_losses, random_batch
 
 TINY = dict(widths=(16,), channels=4, blocks=1, dim=8, depth=1, heads=2, patch=2,
             experts=3, gate_widths=(8,), bins=8)
@@ -23,26 +23,14 @@ def config(family: str, **changes) -> dict:
     return make_model_config(TrainSettings(model=family, **{**TINY, **changes}), SUMMARY, 50.0)
 
 
-def labels(P: torch.Tensor, nkm: torch.Tensor) -> torch.Tensor:
-    return 1.0 + nkm[:, 2].float() + P.abs().mean((1, 2)) / 50
-
-
 @pytest.mark.parametrize("family", FAMILIES)
 def test_each_family_learns_a_few_steps(family):
     torch.manual_seed(0)
     model = build_model(config(family, backbone="resnet" if family == "moe-soft" else "mlp"))
-    P, nkm = random_batch()
-    y = labels(P, nkm)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(30):
-        loss = model.loss(model(P, nkm), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = fit_losses(model, 30)
     assert losses[-1] < losses[0]
     model.eval()
+    P, nkm = random_batch()
     pred = model.log2_pred(model(P, nkm))
     assert pred.shape == (len(P),) and torch.isfinite(pred).all()
 
