@@ -18,6 +18,7 @@ gives.
 
 from __future__ import annotations
 
+from functools import cache
 from itertools import combinations
 
 import highspy
@@ -130,6 +131,17 @@ def solve(h: highspy._Highs) -> highspy.HighsModelStatus:
     return status
 
 
+@cache
+def _selections(n: int, m: int) -> tuple[tuple[tuple[int, ...], int, np.ndarray, np.ndarray], ...]:
+    """Per m-subset S: (S, its bitmask, row lower bounds, row upper bounds) freeing rows in S."""
+    out = []
+    for S in combinations(range(n), m):
+        lower, upper = np.full(n, -1.0), np.full(n, 1.0)
+        lower[list(S)], upper[list(S)] = -INF, INF
+        out.append((S, sum(1 << t for t in S), lower, upper))
+    return tuple(out)
+
+
 def _height(h: highspy._Highs, P: np.ndarray, m: int, convention: str) -> float:
     """Largest optimum over Roth's (a, Y) LPs for one matrix, under ``convention``.
 
@@ -143,21 +155,20 @@ def _height(h: highspy._Highs, P: np.ndarray, m: int, convention: str) -> float:
     load_rows(h, G.T)
     exact = is_integer(P)
     all_rows, cols = np.arange(n, dtype=np.int32), np.arange(k, dtype=np.int32)
+    costs = [np.ascontiguousarray(G[:, a]) for a in range(n)]
+    bits = 1 << np.arange(n, dtype=np.int64)
     supports: list[list[int]] = [[] for _ in range(n)]  # per a: dual supports, as bitmasks
     best = -np.inf
-    for S in combinations(range(n), m):
-        s_mask = sum(1 << t for t in S)
-        todo = [a for a in S if not any(sup & s_mask == 0 for sup in supports[a])]
+    for S, s_mask, lower, upper in _selections(n, m):
+        todo = [a for a in S if all(sup & s_mask for sup in supports[a])]
         if not todo:
             continue
-        Y = tuple(t for t in range(n) if t not in S)
-        if convention == "skip-unbounded" and not spans(G, Y, exact):
-            continue
-        lower, upper = np.full(n, -1.0), np.full(n, 1.0)
-        lower[list(S)], upper[list(S)] = -INF, INF
+        if convention == "skip-unbounded":
+            if not spans(G, tuple(t for t in range(n) if t not in S), exact):
+                continue
         h.changeRowsBounds(n, all_rows, lower, upper)
         for a in todo:
-            h.changeColsCost(k, cols, G[:, a])
+            h.changeColsCost(k, cols, costs[a])
             status = solve(h)
             if status in UNBOUNDED:
                 if convention == "exact":
@@ -167,18 +178,11 @@ def _height(h: highspy._Highs, P: np.ndarray, m: int, convention: str) -> float:
                 raise RuntimeError(f"HiGHS returned {h.modelStatusToString(status)} (a={a}, S={S})")
             value = h.getObjectiveValue()
             best = max(best, value)
-            support = _dual_support(np.abs(h.getSolution().row_dual), value)
-            if support is not None:
-                supports[a].append(support)
+            y = np.abs(h.getSolution().row_dual)
+            # Trust the bound only when ||y||_1 matches the optimum (strong duality) to 1e-9.
+            if abs(y.sum() - value) <= 1e-9 * max(1.0, abs(value)):
+                supports[a].append(int(bits[y > 0].sum()))
     return best if best > -np.inf else np.inf  # every LP skipped: no finite height
-
-
-def _dual_support(y: np.ndarray, value: float) -> int | None:
-    """Bitmask of the rows carrying the optimal dual, or None when ||y||_1 does not match the
-    optimum to 1e-9 (then the bound is not trusted and nothing is pruned with it)."""
-    if abs(y.sum() - value) > 1e-9 * max(1.0, abs(value)):
-        return None
-    return sum(1 << int(t) for t in np.flatnonzero(y > 0))
 
 
 def optimal_codeword(P: np.ndarray, a: int, Y: tuple[int, ...]) -> np.ndarray:
