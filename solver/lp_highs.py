@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from functools import cache
 from itertools import combinations
+from math import comb
 
 import highspy
 import numpy as np
@@ -157,10 +158,12 @@ def _height(h: highspy._Highs, P: np.ndarray, m: int, convention: str) -> float:
     all_rows, cols = np.arange(n, dtype=np.int32), np.arange(k, dtype=np.int32)
     costs = [np.ascontiguousarray(G[:, a]) for a in range(n)]
     bits = 1 << np.arange(n, dtype=np.int64)
-    supports: list[list[int]] = [[] for _ in range(n)]  # per a: dual supports, as bitmasks
+    # Per a: the dual supports found so far, as bitmasks (a appears in C(n-1, m-1) LPs at most).
+    supports = np.zeros((n, comb(n - 1, m - 1)), dtype=np.int64)
+    found = [0] * n
     best = -np.inf
     for S, s_mask, lower, upper in _selections(n, m):
-        todo = [a for a in S if all(sup & s_mask for sup in supports[a])]
+        todo = [a for a in S if ((supports[a, : found[a]] & s_mask) != 0).all()]
         if not todo:
             continue
         if convention == "skip-unbounded":
@@ -181,7 +184,8 @@ def _height(h: highspy._Highs, P: np.ndarray, m: int, convention: str) -> float:
             y = np.abs(h.getSolution().row_dual)
             # Trust the bound only when ||y||_1 matches the optimum (strong duality) to 1e-9.
             if abs(y.sum() - value) <= 1e-9 * max(1.0, abs(value)):
-                supports[a].append(int(bits[y > 0].sum()))
+                supports[a, found[a]] = bits[y > 0].sum()
+                found[a] += 1
     return best if best > -np.inf else np.inf  # every LP skipped: no finite height
 
 
