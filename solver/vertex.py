@@ -157,13 +157,17 @@ def witness(P: np.ndarray, m: int) -> np.ndarray | None:
     """
     k, r = P.shape
     n = k + r
-    h = float(heights(P[None], m)[0])
+    if n - m < k:  # the height is +inf (see heights)
+        return None
+    values = pair_values(P[None], n, k, m)
+    lp_values = _lp_values(values, n, k, m)
+    h = float(_combine(lp_values, "exact")[0])
     if not np.isfinite(h):
         return None
     G = np.hstack([np.eye(k), P])
     tables = height_tables(n, k, m)
-    values = pair_values(P[None], n, k, m)[:, 0]
-    per_a = [v[:, 0] for v in _lp_values(values[:, None], n, k, m)]
+    values = values[:, 0]
+    per_a = [v[:, 0] for v in lp_values]
     a = int(np.argmax([lp.max() for lp in per_a]))
     y_index = int(np.argmax(per_a[a]))
     if tables.cover is None:
