@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from training.models.base import GroupBaseline
+
 MAX_LOG2 = 1000.0  # predictions are clamped to [1, 2**1000]: finite and >= 1, as scored
 
 
@@ -61,10 +63,8 @@ def group_log2_mse(
 def group_mean_log2(nkm: torch.Tensor, config: dict[str, Any]) -> torch.Tensor:
     """The baseline's log2 predictions: each (n, k, m) group's training mean, as the model
     config stores it (group_means), and target_mean for groups absent from it."""
-    means = {(int(n), int(k), int(m)): float(v) for n, k, m, v in config.get("group_means", [])}
-    groups, inverse = torch.unique(nkm, dim=0, return_inverse=True)
-    values = [means.get(tuple(g), float(config["target_mean"])) for g in groups.tolist()]
-    return clamp_log2(torch.tensor(values, device=nkm.device)[inverse])
+    baseline = GroupBaseline(config.get("group_means", []), config["target_mean"])
+    return clamp_log2(baseline.to(nkm.device)(nkm))
 
 
 def score_with_baseline(
