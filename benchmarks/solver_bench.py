@@ -162,8 +162,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--convention", choices=("exact", "skip-unbounded"), default="exact")
     p.add_argument("--vertex-n", type=int, default=20_000, help="instances per group")
-    p.add_argument("--highs-n", type=int, default=3)
-    p.add_argument("--pulp-n", type=int, default=2)
+    p.add_argument("--highs-n", type=int, default=20)
+    p.add_argument("--pulp-n", type=int, default=4)
     p.add_argument("--jiang-n", type=int, default=1)
     p.add_argument("--jiang-max-lps", type=int, default=15_000, help="groups Jiang runs on")
     p.add_argument("--anchor-py-n", type=int, default=2)
@@ -289,8 +289,10 @@ def print_table(results: dict) -> None:
     cols = ["vertex_1core", "highs", "highs_us_per_lp", "pulp", "pulp_us_per_lp", "jiang"]
     cols += ["jiang_us_per_lp", "anchor_py", "anchor_cpp"]
     cols = [c for c in cols if any(c in row for row in results["groups"].values())]
-    print("\ninstances/s per group (us_per_lp: microseconds per LP of the formulation; highs "
-          "solves fewer, skipping LPs that weak duality bounds)")
+    print(
+        "\ninstances/s per group (us_per_lp: microseconds per LP of the formulation; highs "
+        "solves fewer, skipping LPs that weak duality bounds)"
+    )
     print(f"{'group':<12}" + "".join(f"{c:>16}" for c in cols))
     for g, row in results["groups"].items():
         print(f"{g:<12}" + "".join(f"{row[c]:>16,.1f}" if c in row else f"{'-':>16}" for c in cols))

@@ -55,8 +55,9 @@ def _method(name: str) -> Callable[[np.ndarray, int, str], np.ndarray]:
 
 
 # Cost model for "auto", in units of one gathered value of the closed form (measured here:
-# ~5e8/s on one core). One HiGHS LP of these sizes costs ~150 us, i.e. ~7e4 units.
-LP_COST_UNITS = 70_000
+# ~2e8/s on one core). One solved HiGHS LP with its certificate bookkeeping costs ~200 us, i.e.
+# ~4e4 units. benchmarks/auto_method_bench.py checks the resulting choices against timings.
+LP_SOLVE_UNITS = 40_000
 # Beyond this many gathered values per matrix the closed form's index tables outgrow memory.
 VERTEX_MAX_UNITS = 50_000_000
 
@@ -68,9 +69,21 @@ def vertex_cost(n: int, k: int, m: int) -> int:
     return pairs * k + cover
 
 
+def highs_cost(n: int, k: int, m: int) -> float:
+    """Expected cost of the HiGHS method per matrix, in closed-form units.
+
+    Weak-duality certificates (solver.dual_bounds) leave about n + m C(n, m) / 16 of the
+    m C(n, m) LPs to solve, but a third of them at m = n - k, where every Y is one basis and a
+    certificate closes one LP only (measured for n = 9..18).
+    """
+    lps = m * comb(n, m)
+    solved = lps / 3 if m == n - k else n + lps / 16
+    return LP_SOLVE_UNITS * min(lps, solved)
+
+
 def resolve_method(method: str, n: int, k: int, m: int) -> str:
-    """Map ``auto`` to the cheaper exact method: the closed form on every course-sized code
-    (n <= 16 measured), HiGHS where the closed form's C(n, k) bases would dominate."""
+    """Map ``auto`` to the cheaper exact method by the cost model above: the closed form on
+    every course-sized code, HiGHS on large codes with small m."""
     if method not in METHODS:
         raise InvalidInstance(f"unknown method {method!r}; choose from {METHODS}")
     if method != "auto":
@@ -78,7 +91,7 @@ def resolve_method(method: str, n: int, k: int, m: int) -> str:
     if n - m < k:  # every Y is rank-deficient: the closed form answers without any work
         return "vertex"
     cost = vertex_cost(n, k, m)
-    if cost <= VERTEX_MAX_UNITS and cost <= LP_COST_UNITS * m * comb(n, m):
+    if cost <= VERTEX_MAX_UNITS and cost <= highs_cost(n, k, m):
         return "vertex"
     return "highs"
 

@@ -56,8 +56,13 @@ def local_mh_gen(slurm, args: list, out: Path) -> None:
     env = {**os.environ, "RAY_ADDRESS": "local", "RAY_TMPDIR": str(ray_tmp),
            "RAY_AUTH_MODE": "disabled"}  # fmt: skip
     env.pop("SLURM_CONF", None)
-    proc = subprocess.Popen([slurm.venv / "bin" / "mh-gen", *args, "--out", out, "--num-cpus", "2"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [slurm.venv / "bin" / "mh-gen", *args, "--out", out, "--num-cpus", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         output, _ = proc.communicate(timeout=JOB_TIMEOUT_S)
     finally:
@@ -177,8 +182,9 @@ def test_gen_resubmitted_after_scancel_equals_uninterrupted_run(slurm, reference
 @pytest.fixture(scope="session")
 def split(slurm, reference) -> Path:
     out = slurm.state / "split"
-    proc = slurm.run([slurm.venv / "bin" / "mh-split", reference, "--out", out],
-                     timeout=JOB_TIMEOUT_S)
+    proc = slurm.run(
+        [slurm.venv / "bin" / "mh-split", reference, "--out", out], timeout=JOB_TIMEOUT_S
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out
 

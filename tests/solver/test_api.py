@@ -80,5 +80,8 @@ def test_auto_takes_the_closed_form_on_course_sizes_and_highs_where_bases_explod
     course = [(n, k, m) for n in (9, 10) for k in (4, 5, 6) for m in range(1, n - k + 1)]
     assert {resolve_method("auto", n, k, m) for n, k, m in course} == {"vertex"}
     assert resolve_method("auto", 16, 8, 4) == "vertex"
+    assert resolve_method("auto", 16, 8, 8) == "vertex"  # m = n - k: pruning helps HiGHS least
+    # Few LPs against many bases (timed in benchmarks/auto_method_bench.py).
+    assert resolve_method("auto", 16, 8, 1) == resolve_method("auto", 18, 9, 3) == "highs"
     assert resolve_method("auto", 30, 15, 2) == "highs"  # C(30, 15) = 155 million bases
     assert resolve_method("highs", 9, 4, 2) == "highs"

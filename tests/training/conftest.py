@@ -54,7 +54,7 @@ def random_batch(seed: int = 0):
     nkm = torch.tensor([[9, 4, 2], [10, 5, 3], [10, 6, 4], [7, 3, 2]] * 8)
     P = torch.zeros(len(nkm), 6, 6)
     for i, (n, k, _) in enumerate(nkm.tolist()):
-        P[i, :k, :n - k] = torch.randint(-100, 101, (k, n - k), generator=g).float()
+        P[i, :k, : n - k] = torch.randint(-100, 101, (k, n - k), generator=g).float()
     return P, nkm
 
 
@@ -83,8 +83,20 @@ def invoke(command, args: list[str]) -> Result:
 
 
 def train(split: Path, out: Path, *extra: str, epochs: int = 3) -> Result:
-    args = ["--data", split, "--out", out, "--epochs", epochs, "--batch-size", 32, "--lr", 2e-3,
-            "--quiet", *extra]
+    args = [
+        "--data",
+        split,
+        "--out",
+        out,
+        "--epochs",
+        epochs,
+        "--batch-size",
+        32,
+        "--lr",
+        2e-3,
+        "--quiet",
+        *extra,
+    ]
     return invoke(train_main, args)
 
 

@@ -17,12 +17,13 @@ def test_augment_is_a_signed_permutation_of_each_valid_block():
     out = augment_batch(P, nkm, torch.Generator().manual_seed(1))
     changed = 0
     for i, (n, k, m) in enumerate(nkm.tolist()):
-        a, b = P[i, :k, :n - k].numpy(), out[i, :k, :n - k].numpy()
+        a, b = P[i, :k, : n - k].numpy(), out[i, :k, : n - k].numpy()
         assert out[i].abs().sum() == np.abs(b).sum()  # padding stays zero
         # same multisets of rows and columns up to order and sign
         assert sorted(map(sorted, np.abs(a).tolist())) == sorted(map(sorted, np.abs(b).tolist()))
         assert sorted(map(sorted, np.abs(a.T).tolist())) == sorted(
-            map(sorted, np.abs(b.T).tolist()))
+            map(sorted, np.abs(b.T).tolist())
+        )
         # and the toy label, invariant like the m-height, does not move
         np.testing.assert_allclose(toy_log2_height(a[None], m), toy_log2_height(b[None], m))
         changed += not np.array_equal(a, b)

@@ -52,14 +52,53 @@ def test_training_input_errors_write_nothing(tmp_path, files):
         (["--train", files["zero_bytes"], "--val", files["good"]], "unreadable"),
         (["--train", files["good"], "--val", tmp_path / "nowhere"], "no such file"),
         (["--data", tmp_path], "not a split folder"),
-        (["--train", files["good"], "--val", files["good"], "--init-experts", files["good"],
-          "--model", "moe-soft"], "not an mh-train checkpoint"),
-        (["--train", files["good"], "--val", files["good"], "--model", "vit", "--dim", "16",
-          "--heads", "3"], "invalid vit model config"),
-        (["--train", files["good"], "--val", files["good"], "--model", "moe-sparse",
-          "--experts", "2", "--top-k", "3"], "top_k"),
-        (["--train", files["good"], "--val", files["bigger"], "--features", "minors"],
-         "--features minors supports k and n-k up to 8"),
+        (
+            [
+                "--train",
+                files["good"],
+                "--val",
+                files["good"],
+                "--init-experts",
+                files["good"],
+                "--model",
+                "moe-soft",
+            ],
+            "not an mh-train checkpoint",
+        ),
+        (
+            [
+                "--train",
+                files["good"],
+                "--val",
+                files["good"],
+                "--model",
+                "vit",
+                "--dim",
+                "16",
+                "--heads",
+                "3",
+            ],
+            "invalid vit model config",
+        ),
+        (
+            [
+                "--train",
+                files["good"],
+                "--val",
+                files["good"],
+                "--model",
+                "moe-sparse",
+                "--experts",
+                "2",
+                "--top-k",
+                "3",
+            ],
+            "top_k",
+        ),
+        (
+            ["--train", files["good"], "--val", files["bigger"], "--features", "minors"],
+            "--features minors supports k and n-k up to 8",
+        ),
     ]
     for args, words in cases:
         out = tmp_path / "run"
@@ -70,9 +109,14 @@ def test_training_input_errors_write_nothing(tmp_path, files):
 def test_option_errors_are_usage_errors(tmp_path, files):
     out = tmp_path / "run"
     base = ["--train", files["good"], "--val", files["good"]]
-    for args in (["--out", out, "--model", "gbm"], ["--out", out, "--widths", "3,x"],
-                 ["--out", out, "--p-scale", "-1"], ["--out", out, "--data", tmp_path],
-                 ["--out", out, "--resume", tmp_path / "elsewhere"], []):
+    for args in (
+        ["--out", out, "--model", "gbm"],
+        ["--out", out, "--widths", "3,x"],
+        ["--out", out, "--p-scale", "-1"],
+        ["--out", out, "--data", tmp_path],
+        ["--out", out, "--resume", tmp_path / "elsewhere"],
+        [],
+    ):
         result = invoke(train_main, base + args)
         assert result.exit_code == 2 and "Traceback" not in result.output, result.output
         assert "Error" in result.output
@@ -82,34 +126,73 @@ def test_option_errors_are_usage_errors(tmp_path, files):
 def test_checkpoint_errors(tmp_path, files, trained_run):
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": torch.zeros(3)}, foreign)
-    assert_refused(invoke(eval_main, ["--checkpoint", foreign, "--data", files["good"]]),
-                   "not an mh-train checkpoint")
+    assert_refused(
+        invoke(eval_main, ["--checkpoint", foreign, "--data", files["good"]]),
+        "not an mh-train checkpoint",
+    )
     junk = tmp_path / "junk.pt"
     junk.write_text("hello")
-    assert_refused(invoke(eval_main, ["--checkpoint", junk, "--data", files["good"]]),
-                   "mh-train checkpoint")
+    assert_refused(
+        invoke(eval_main, ["--checkpoint", junk, "--data", files["good"]]), "mh-train checkpoint"
+    )
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes((trained_run / "best.pt").read_bytes()[:500])
-    assert_refused(invoke(eval_main, ["--checkpoint", truncated, "--data", files["good"]]),
-                   "not a readable mh-train checkpoint")
+    assert_refused(
+        invoke(eval_main, ["--checkpoint", truncated, "--data", files["good"]]),
+        "not a readable mh-train checkpoint",
+    )
     out = tmp_path / "run2"
-    result = invoke(train_main, ["--train", files["good"], "--val", files["good"], "--out", out,
-                                 "--model", "moe-sparse", "--init-experts", trained_run / "best.pt",
-                                 "--experts", "3", "--init-experts", trained_run / "best.pt"])
+    result = invoke(
+        train_main,
+        [
+            "--train",
+            files["good"],
+            "--val",
+            files["good"],
+            "--out",
+            out,
+            "--model",
+            "moe-sparse",
+            "--init-experts",
+            trained_run / "best.pt",
+            "--experts",
+            "3",
+            "--init-experts",
+            trained_run / "best.pt",
+        ],
+    )
     assert_refused(result, "2 expert checkpoints for 3 experts")
     assert not out.exists()
 
 
 def test_inputs_outside_the_models_range_are_refused(tmp_path, files, trained_run):
-    assert_refused(invoke(eval_main, ["--checkpoint", trained_run, "--data", files["big"]]),
-                   "out of this model's supported range")
+    assert_refused(
+        invoke(eval_main, ["--checkpoint", trained_run, "--data", files["big"]]),
+        "out of this model's supported range",
+    )
     out = tmp_path / "pred.parquet"
-    assert_refused(invoke(predict_main, ["--checkpoint", trained_run, files["big"], "-o", out]),
-                   "out of this model's supported range")
+    assert_refused(
+        invoke(predict_main, ["--checkpoint", trained_run, files["big"], "-o", out]),
+        "out of this model's supported range",
+    )
     assert not out.exists()
     hard = tmp_path / "hard"
-    result = invoke(train_main, ["--train", files["good"], "--val", files["new_nk"], "--out",
-                                 hard, "--model", "moe-hard", "--widths", "8", "--quiet"])
+    result = invoke(
+        train_main,
+        [
+            "--train",
+            files["good"],
+            "--val",
+            files["new_nk"],
+            "--out",
+            hard,
+            "--model",
+            "moe-hard",
+            "--widths",
+            "8",
+            "--quiet",
+        ],
+    )
     assert_refused(result, "(n=7, k=3) has no expert")
     assert not hard.exists()
 
@@ -117,14 +200,21 @@ def test_inputs_outside_the_models_range_are_refused(tmp_path, files, trained_ru
 def test_eval_and_predict_refuse_bad_files(tmp_path, files, trained_run):
     files["zero_bytes"].write_bytes(b"")
     out = tmp_path / "pred.parquet"
-    for name, words in (("no_P", "missing column(s) P"), ("empty", "no rows"),
-                        ("zero_bytes", "unreadable")):
-        assert_refused(invoke(predict_main, ["--checkpoint", trained_run, files[name], "-o", out]),
-                       words)
-        assert_refused(invoke(eval_main, ["--checkpoint", trained_run, "--data", files[name]]),
-                       words)
-    assert_refused(invoke(eval_main, ["--checkpoint", trained_run, "--data", files["no_height"]]),
-                   "missing column(s) height")
+    for name, words in (
+        ("no_P", "missing column(s) P"),
+        ("empty", "no rows"),
+        ("zero_bytes", "unreadable"),
+    ):
+        assert_refused(
+            invoke(predict_main, ["--checkpoint", trained_run, files[name], "-o", out]), words
+        )
+        assert_refused(
+            invoke(eval_main, ["--checkpoint", trained_run, "--data", files[name]]), words
+        )
+    assert_refused(
+        invoke(eval_main, ["--checkpoint", trained_run, "--data", files["no_height"]]),
+        "missing column(s) height",
+    )
     assert not out.exists()
 
 
@@ -134,5 +224,8 @@ def test_nan_in_P_is_refused(tmp_path, trained_run):
     P[1, 3] = np.nan
     t = t.set_column(3, "P", pa.array(P.tolist(), pa.list_(pa.float64())))
     bad = parquet(tmp_path / "nan.parquet", t)
-    assert_refused(invoke(predict_main, ["--checkpoint", trained_run, bad, "-o",
-                                         tmp_path / "o.parquet"]), "row 1", "NaN")
+    assert_refused(
+        invoke(predict_main, ["--checkpoint", trained_run, bad, "-o", tmp_path / "o.parquet"]),
+        "row 1",
+        "NaN",
+    )

@@ -24,8 +24,12 @@ from .conftest import GROUPS
 
 
 def table(n, k, m, P, height=None, **extra) -> pa.Table:
-    cols = {"n": pa.array(n, pa.int32()), "k": pa.array(k, pa.int32()),
-            "m": pa.array(m, pa.int32()), "P": pa.array(P, pa.list_(pa.float64()))}
+    cols = {
+        "n": pa.array(n, pa.int32()),
+        "k": pa.array(k, pa.int32()),
+        "m": pa.array(m, pa.int32()),
+        "P": pa.array(P, pa.list_(pa.float64())),
+    }
     if height is not None:
         cols["height"] = pa.array(height, pa.float64())
     cols.update(extra)
@@ -73,9 +77,15 @@ def test_larger_codes_need_a_larger_pad(tmp_path):
 
 
 def test_int_P_and_int64_columns_are_accepted(tmp_path):
-    t = pa.table({"n": pa.array([5], pa.int64()), "k": pa.array([2], pa.int64()),
-                  "m": pa.array([2], pa.int64()), "P": pa.array([[1, 2, 3, 4, 5, 6]]),
-                  "height": pa.array([2.5])})
+    t = pa.table(
+        {
+            "n": pa.array([5], pa.int64()),
+            "k": pa.array([2], pa.int64()),
+            "m": pa.array([2], pa.int64()),
+            "P": pa.array([[1, 2, 3, 4, 5, 6]]),
+            "height": pa.array([2.5]),
+        }
+    )
     rows = read_rows([write(tmp_path / "i.parquet", t)], True)
     np.testing.assert_array_equal(rows.P[0], [[1, 2, 3], [4, 5, 6]])
 

@@ -13,10 +13,25 @@ from training.settings import TrainSettings
 
 from .conftest import fit_losses, random_batch
 
-TINY = dict(widths=(16,), channels=4, blocks=1, dim=8, depth=1, heads=2, patch=2,
-            experts=3, gate_widths=(8,), bins=8)
-SUMMARY = DataSummary(pad=6, target_mean=3.0, group_means=[[9, 4, 2, 2.5], [10, 5, 3, 4.0]],
-                      log2_max=8.0, keys=[(7, 3), (9, 4), (10, 5), (10, 6)])
+TINY = dict(
+    widths=(16,),
+    channels=4,
+    blocks=1,
+    dim=8,
+    depth=1,
+    heads=2,
+    patch=2,
+    experts=3,
+    gate_widths=(8,),
+    bins=8,
+)
+SUMMARY = DataSummary(
+    pad=6,
+    target_mean=3.0,
+    group_means=[[9, 4, 2, 2.5], [10, 5, 3, 4.0]],
+    log2_max=8.0,
+    keys=[(7, 3), (9, 4), (10, 5), (10, 6)],
+)
 
 
 def config(family: str, **changes) -> dict:

@@ -48,13 +48,19 @@ def test_eval_reads_split_folders_files_and_prints_a_table(trained_run, split_di
     text = invoke(eval_main, ["--checkpoint", trained_run, "--data", split_dir])
     assert text.exit_code == 0, text.output
     assert text.stdout.startswith("log2-MSE ") and "| 10 | 4 | 4 |" in text.stdout
-    on_val = json.loads(invoke(eval_main, ["--checkpoint", trained_run, "--data", split_dir,
-                                           "--json"]).stdout)
-    on_train = json.loads(invoke(eval_main, ["--checkpoint", trained_run, "--data", split_dir,
-                                             "--split", "train", "--json"]).stdout)
+    on_val = json.loads(
+        invoke(eval_main, ["--checkpoint", trained_run, "--data", split_dir, "--json"]).stdout
+    )
+    on_train = json.loads(
+        invoke(
+            eval_main,
+            ["--checkpoint", trained_run, "--data", split_dir, "--split", "train", "--json"],
+        ).stdout
+    )
     one_file = split_dir / "val" / "n9_k4_m2" / "part-00000.parquet"
-    single = json.loads(invoke(eval_main, ["--checkpoint", trained_run, "--data", one_file,
-                                           "--json"]).stdout)
+    single = json.loads(
+        invoke(eval_main, ["--checkpoint", trained_run, "--data", one_file, "--json"]).stdout
+    )
     assert on_val["data"].endswith("val") and on_val["rows"] == 160
     assert on_train["dropped_infinite"] == 2 and on_train["rows"] == 478
     assert len(single["groups"]) == 1 and single["groups"][0]["rows"] == 40

@@ -23,10 +23,29 @@ FAMILY_ARGS = {
     "resnet": ["--model", "resnet", "--channels", "8", "--blocks", "1"],
     "vit": ["--model", "vit", "--dim", "16", "--depth", "1", "--heads", "2", "--patch", "3"],
     "moe-hard": ["--model", "moe-hard", "--widths", "32,16"],
-    "moe-sparse": ["--model", "moe-sparse", "--widths", "32,16", "--experts", "3", "--top-k",
-                   "2", "--augment"],
-    "moe-soft": ["--model", "moe-soft", "--backbone", "resnet", "--channels", "8", "--blocks",
-                 "1", "--experts", "2"],
+    "moe-sparse": [
+        "--model",
+        "moe-sparse",
+        "--widths",
+        "32,16",
+        "--experts",
+        "3",
+        "--top-k",
+        "2",
+        "--augment",
+    ],
+    "moe-soft": [
+        "--model",
+        "moe-soft",
+        "--backbone",
+        "resnet",
+        "--channels",
+        "8",
+        "--blocks",
+        "1",
+        "--experts",
+        "2",
+    ],
     "classify": ["--model", "classify", "--widths", "32,16", "--bins", "16"],
 }
 NOT_TIMINGS = ("epoch", "train_loss", "train_log2_mse", "val_log2_mse", "lr")
@@ -40,8 +59,14 @@ def test_family_trains_and_round_trips_through_mh_eval(split_dir, tmp_path, fami
     rows = metrics(run)
     assert len(rows) == 4
     assert rows[-1]["train_loss"] < rows[0]["train_loss"]
-    for name in ("config.json", "best.pt", "last.pt", "report.md", "learning_curves.png",
-                 "pred_vs_true.png"):
+    for name in (
+        "config.json",
+        "best.pt",
+        "last.pt",
+        "report.md",
+        "learning_curves.png",
+        "pred_vs_true.png",
+    ):
         assert (run / name).is_file(), name
     config = json.loads((run / "config.json").read_text())
     assert config["model_config"]["family"] == family
@@ -104,7 +129,8 @@ def test_interrupted_epoch_resumes_where_it_stopped(split_dir, tmp_path, monkeyp
     assert resumed.exit_code == 0, resumed.output
     keys = ("train_loss", "val_log2_mse")
     assert [r[k] for r in metrics(parts) for k in keys] == pytest.approx(
-        [r[k] for r in metrics(whole) for k in keys], rel=1e-9)
+        [r[k] for r in metrics(whole) for k in keys], rel=1e-9
+    )
 
 
 def test_resume_without_last_pt_starts_fresh_and_refuses_recipe_changes(split_dir, tmp_path):
@@ -123,8 +149,17 @@ def test_resume_without_last_pt_starts_fresh_and_refuses_recipe_changes(split_di
 
 def test_moe_sparse_starts_from_trained_experts(split_dir, tmp_path, trained_run):
     run = tmp_path / "moe"
-    result = train(split_dir, run, "--model", "moe-sparse", "--experts", "2",
-                   "--init-experts", trained_run / "best.pt", epochs=1)
+    result = train(
+        split_dir,
+        run,
+        "--model",
+        "moe-sparse",
+        "--experts",
+        "2",
+        "--init-experts",
+        trained_run / "best.pt",
+        epochs=1,
+    )
     assert result.exit_code == 0, result.output
     config = json.loads((run / "config.json").read_text())["model_config"]
     expert = torch.load(trained_run / "best.pt", weights_only=True)["model_config"]
@@ -135,9 +170,21 @@ def test_sigterm_saves_last_pt_and_exits_zero(tmp_path):
     split = write_split(tmp_path / "split", train_rows=400, val_rows=20)
     run = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-c", "from training.cli import train_main; train_main()",
-           "--data", split, "--out", run, *TINY_MLP, "--epochs", "1000", "--batch-size", "16",
-           "--quiet"]
+    cmd = [
+        sys.executable,
+        "-c",
+        "from training.cli import train_main; train_main()",
+        "--data",
+        split,
+        "--out",
+        run,
+        *TINY_MLP,
+        "--epochs",
+        "1000",
+        "--batch-size",
+        "16",
+        "--quiet",
+    ]
     proc = subprocess.Popen([str(c) for c in cmd], env=env, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 180  # generous: CI machines may be busy
     while time.monotonic() < deadline and not (run / "last.pt").exists():
@@ -165,13 +212,31 @@ def test_early_stopping_ends_a_run_that_stops_improving(split_dir, tmp_path):
 
 def test_cli_settings_reach_config_json(split_dir, tmp_path):
     run = tmp_path / "cfg"
-    result = train(split_dir, run, *TINY_MLP, "--optimizer", "adam", "--weight-decay", "0.01",
-                   "--schedule", "plateau", "--patience", "1", "--clip-grad", "0", epochs=2)
+    result = train(
+        split_dir,
+        run,
+        *TINY_MLP,
+        "--optimizer",
+        "adam",
+        "--weight-decay",
+        "0.01",
+        "--schedule",
+        "plateau",
+        "--patience",
+        "1",
+        "--clip-grad",
+        "0",
+        epochs=2,
+    )
     assert result.exit_code == 0, result.output
     config = json.loads((run / "config.json").read_text())
     s = config["settings"]
     assert (s["optimizer"], s["weight_decay"], s["schedule"], s["widths"]) == (
-        "adam", 0.01, "plateau", [32, 16])
+        "adam",
+        0.01,
+        "plateau",
+        [32, 16],
+    )
     assert s["train"] == [str(Path(split_dir, "train").resolve())]
     assert config["data"]["train"]["fingerprint"] and config["versions"]["torch"]
     assert config["model_config"]["pad"] == 6
