@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup-venv.sh
 export RAY_AUTH_MODE=disabled
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 .venv/bin/python -m pytest -q "$@"

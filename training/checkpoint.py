@@ -39,8 +39,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     except pickle.UnpicklingError:  # some other file, or a pickle holding arbitrary objects
         raise InputError(f"{path}: not an mh-train checkpoint") from None
     except Exception as e:  # torch.load raises many types for truncated or foreign files
-        raise InputError(f"{path}: not a readable mh-train checkpoint "
-                         f"({type(e).__name__}: {first_line(e)})") from None
+        raise InputError(
+            f"{path}: not a readable mh-train checkpoint ({type(e).__name__}: {first_line(e)})"
+        ) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise InputError(f"{path}: not an mh-train checkpoint")
     return ckpt

@@ -97,8 +97,9 @@ def rows_from_table(table: pa.Table, source: str, need_height: bool) -> Rows:
     """Validate an already loaded table (extra columns ignored)."""
     _required_columns(table.column_names, need_height, source)
     hasher = hashlib.sha256()
-    return _concat([_arrays_from_table(table, source, need_height, hasher)],
-                   hasher.hexdigest()[:16], source)
+    return _concat(
+        [_arrays_from_table(table, source, need_height, hasher)], hasher.hexdigest()[:16], source
+    )
 
 
 def rows_from_matrices(n: int, k: int, m: int, matrices: Sequence) -> Rows:
@@ -214,8 +215,11 @@ def _check_range(nkm: np.ndarray, source: str) -> None:
 
 def _padded_matrices(column: pa.ChunkedArray, nkm: np.ndarray, source: str) -> np.ndarray:
     """The ragged list column P -> (N, max k, max n-k) float32, one numpy gather per shape."""
-    if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)
-            or pa.types.is_fixed_size_list(column.type)):
+    if not (
+        pa.types.is_list(column.type)
+        or pa.types.is_large_list(column.type)
+        or pa.types.is_fixed_size_list(column.type)
+    ):
         raise InputError(f"{source}: column P must be a list of numbers, not {column.type}")
     arr = column.combine_chunks()
     if arr.null_count:
@@ -236,8 +240,11 @@ def _padded_matrices(column: pa.ChunkedArray, nkm: np.ndarray, source: str) -> n
             f"{source}: row {i}: P has {lengths[i]} entries, expected k*(n-k) = {k[i] * c[i]}"
         )
     if not np.isfinite(values).all():
-        i = int(np.searchsorted(np.cumsum(lengths), np.flatnonzero(~np.isfinite(values))[0],
-                                side="right"))
+        i = int(
+            np.searchsorted(
+                np.cumsum(lengths), np.flatnonzero(~np.isfinite(values))[0], side="right"
+            )
+        )
         raise InputError(f"{source}: row {i}: P contains NaN or infinite entries")
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     out = np.zeros((len(nkm), int(k.max(initial=0)), int(c.max(initial=0))), dtype=np.float32)
@@ -258,7 +265,7 @@ def _concat(parts: list[dict], fingerprint: str, source: str) -> Rows:
     at = 0
     for p in parts:
         r, c = p["P"].shape[1:]
-        P[at:at + len(p["P"]), :r, :c] = p["P"]
+        P[at : at + len(p["P"]), :r, :c] = p["P"]
         at += len(p["P"])
     nkm = np.concatenate([p["nkm"] for p in parts])
     height = None if parts[0]["height"] is None else np.concatenate([p["height"] for p in parts])

@@ -28,8 +28,9 @@ def evaluate_checkpoint(
     config = ckpt["model_config"]
     check_supported(config, rows, str(source))
     tensors = to_tensors(rows, config["pad"], dev)
-    scores = score_with_baseline(predict_log2(model, tensors, batch_size), tensors.y,
-                                 tensors.nkm, config)
+    scores = score_with_baseline(
+        predict_log2(model, tensors, batch_size), tensors.y, tensors.nkm, config
+    )
     return {
         "checkpoint": str(resolve_checkpoint(checkpoint)),
         "data": str(source),

@@ -10,9 +10,7 @@ import signal
 import threading
 from types import FrameType
 
-STOP_SIGNALS = tuple(
-    s for s in (getattr(signal, "SIGUSR1", None), signal.SIGTERM) if s is not None
-)
+STOP_SIGNALS = tuple(s for s in (getattr(signal, "SIGUSR1", None), signal.SIGTERM) if s is not None)
 
 
 class StopRequest:

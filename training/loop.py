@@ -174,7 +174,7 @@ class Trainer:
         order.manual_seed(derived_seed(s.seed, epoch, -1))
         perm = torch.randperm(len(self.train), generator=order, device=self.device)
         share = len(perm) // ctx.world
-        batches = perm[ctx.rank * share:(ctx.rank + 1) * share].split(s.batch_size)
+        batches = perm[ctx.rank * share : (ctx.rank + 1) * share].split(s.batch_size)
         first = st.step if st.world == ctx.world else 0
         sums = torch.zeros(2, dtype=torch.float64, device=self.device)
         count, seconds = 0, 0.0
@@ -183,21 +183,31 @@ class Trainer:
             count, seconds = int(st.partial[2]), st.partial[3]
         aug = torch.Generator(device=self.device)
         self.model.train()
-        bar = tqdm(total=len(batches), initial=first, desc=f"epoch {epoch + 1}/{s.epochs}",
-                   unit="batch", leave=False, disable=not self.show_bars, dynamic_ncols=True)
+        bar = tqdm(
+            total=len(batches),
+            initial=first,
+            desc=f"epoch {epoch + 1}/{s.epochs}",
+            unit="batch",
+            leave=False,
+            disable=not self.show_bars,
+            dynamic_ncols=True,
+        )
         started = time.perf_counter()
         for i in range(first, len(batches)):
             index = batches[i]
             if s.augment:
                 aug.manual_seed(derived_seed(s.seed, epoch, i, ctx.rank))
-            sums += self.runner(self.train.P[index], self.train.nkm[index], self.train.y[index],
-                                aug)
+            sums += self.runner(
+                self.train.P[index], self.train.nkm[index], self.train.y[index], aug
+            )
             count += len(index)
             bar.update(1)
             if self.show_bars and (i + 1) % POSTFIX_EVERY == 0:
                 elapsed = time.perf_counter() - started
-                bar.set_postfix(loss=f"{sums[0].item() / count:.4f}",
-                                samples_s=f"{(i + 1 - first) * s.batch_size / elapsed:,.0f}")
+                bar.set_postfix(
+                    loss=f"{sums[0].item() / count:.4f}",
+                    samples_s=f"{(i + 1 - first) * s.batch_size / elapsed:,.0f}",
+                )
             if self._stop_now(i, len(batches)):
                 bar.close()
                 st.step, st.world = i + 1, ctx.world
@@ -239,15 +249,18 @@ class Trainer:
     def _record(self, r: EpochResult, val: float, lr: float, improved: bool) -> None:
         if not self.ctx.is_main:
             return
-        append_metrics(self.run_dir, {
-            "epoch": self.state.epoch,
-            "train_loss": r.train_loss,
-            "train_log2_mse": r.train_log2_mse,
-            "val_log2_mse": val,
-            "lr": lr,
-            "seconds": r.seconds,
-            "samples_per_s": r.samples_per_s,
-        })
+        append_metrics(
+            self.run_dir,
+            {
+                "epoch": self.state.epoch,
+                "train_loss": r.train_loss,
+                "train_log2_mse": r.train_log2_mse,
+                "val_log2_mse": val,
+                "lr": lr,
+                "seconds": r.seconds,
+                "samples_per_s": r.samples_per_s,
+            },
+        )
         if not self.quiet:
             mark = "  *best" if improved else ""
             tqdm.write(

@@ -73,8 +73,9 @@ def score_with_baseline(
     """group_log2_mse of the predictions and of the group-mean baseline of a model config."""
     overall, scores = group_log2_mse(pred_log2, true_log2, nkm)
     baseline, base_scores = group_log2_mse(group_mean_log2(nkm, config), true_log2, nkm)
-    merged = [replace(s, baseline_log2_mse=b.log2_mse)
-              for s, b in zip(scores, base_scores, strict=True)]
+    merged = [
+        replace(s, baseline_log2_mse=b.log2_mse) for s, b in zip(scores, base_scores, strict=True)
+    ]
     return Scores(overall, baseline, merged)
 
 
@@ -84,8 +85,12 @@ def format_table(scores: list[GroupScore]) -> str:
         lines = ["| n | k | m | rows | log2-MSE |", "|---:|---:|---:|---:|---:|"]
         lines += [f"| {s.n} | {s.k} | {s.m} | {s.rows} | {s.log2_mse:.4f} |" for s in scores]
         return "\n".join(lines)
-    lines = ["| n | k | m | rows | log2-MSE | group-mean baseline |",
-             "|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {s.n} | {s.k} | {s.m} | {s.rows} | {s.log2_mse:.4f} | "
-              f"{s.baseline_log2_mse:.4f} |" for s in scores]
+    lines = [
+        "| n | k | m | rows | log2-MSE | group-mean baseline |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {s.n} | {s.k} | {s.m} | {s.rows} | {s.log2_mse:.4f} | {s.baseline_log2_mse:.4f} |"
+        for s in scores
+    ]
     return "\n".join(lines)

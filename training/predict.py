@@ -28,8 +28,9 @@ class Predictor:
     >= 1. The checkpoint may be a .pt file or a run folder (its best.pt).
     """
 
-    def __init__(self, checkpoint: str | Path, device: str = "cpu",
-                 batch_size: int = EVAL_BATCH) -> None:
+    def __init__(
+        self, checkpoint: str | Path, device: str = "cpu", batch_size: int = EVAL_BATCH
+    ) -> None:
         self.device = resolve_device(device)
         self.model, ckpt = load_model(checkpoint, self.device)
         self.config = ckpt["model_config"]

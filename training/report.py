@@ -16,8 +16,15 @@ from matplotlib.figure import Figure
 from training.metrics import Scores, format_table
 
 METRICS_FILE = "metrics.csv"
-METRIC_FIELDS = ("epoch", "train_loss", "train_log2_mse", "val_log2_mse", "lr", "seconds",
-                 "samples_per_s")
+METRIC_FIELDS = (
+    "epoch",
+    "train_loss",
+    "train_log2_mse",
+    "val_log2_mse",
+    "lr",
+    "seconds",
+    "samples_per_s",
+)
 CURVES_PNG, SCATTER_PNG = "learning_curves.png", "pred_vs_true.png"
 SCATTER_POINTS = 2000  # per group, so plots of million-row validation sets stay light
 
@@ -66,12 +73,14 @@ def plot_pred_vs_true(pred: np.ndarray, true: np.ndarray, nkm: np.ndarray, path:
         if len(idx) > SCATTER_POINTS:
             idx = rng.choice(idx, SCATTER_POINTS, replace=False)
         ax.scatter(true[idx], pred[idx], s=2, alpha=0.4)
-        lo, hi = float(min(true[idx].min(), pred[idx].min())), float(
-            max(true[idx].max(), pred[idx].max()))
+        lo, hi = (
+            float(min(true[idx].min(), pred[idx].min())),
+            float(max(true[idx].max(), pred[idx].max())),
+        )
         ax.plot([lo, hi], [lo, hi], color="black", linewidth=0.8)
         ax.set_title("n={} k={} m={}".format(*group), fontsize=8)
         ax.tick_params(labelsize=6)
-    for ax in list(axes.flat)[len(groups):]:
+    for ax in list(axes.flat)[len(groups) :]:
         ax.axis("off")
     fig.supxlabel("true log2 height")
     fig.supylabel("predicted log2 height")
@@ -80,7 +89,11 @@ def plot_pred_vs_true(pred: np.ndarray, true: np.ndarray, nkm: np.ndarray, path:
 
 
 def write_report(
-    run_dir: Path, summary: dict[str, Any], scores: Scores, pred: np.ndarray, true: np.ndarray,
+    run_dir: Path,
+    summary: dict[str, Any],
+    scores: Scores,
+    pred: np.ndarray,
+    true: np.ndarray,
     nkm: np.ndarray,
 ) -> None:
     """report.md plus both plots; written once training has finished."""

@@ -73,8 +73,18 @@ def run_training(
 
     ctx = init_distributed(device)
     try:
-        return _train(settings, model, model_config, ckpt, train_rows, val_rows, data_info,
-                      ctx, run_dir, quiet)
+        return _train(
+            settings,
+            model,
+            model_config,
+            ckpt,
+            train_rows,
+            val_rows,
+            data_info,
+            ctx,
+            run_dir,
+            quiet,
+        )
     finally:
         shutdown(ctx)
 
@@ -91,15 +101,23 @@ def resolve_p_scale(option: str, rows: Rows) -> float:
 
 
 def _train(
-    settings: TrainSettings, model: HeightModel, model_config: dict[str, Any],
-    ckpt: dict[str, Any] | None, train_rows: Rows, val_rows: Rows, data_info: dict[str, Any],
-    ctx: DistContext, run_dir: Path, quiet: bool,
+    settings: TrainSettings,
+    model: HeightModel,
+    model_config: dict[str, Any],
+    ckpt: dict[str, Any] | None,
+    train_rows: Rows,
+    val_rows: Rows,
+    data_info: dict[str, Any],
+    ctx: DistContext,
+    run_dir: Path,
+    quiet: bool,
 ) -> bool:
     model.to(ctx.device)
     forward: Any = model
     if ctx.active:
         forward = DistributedDataParallel(
-            model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
+            model,
+            device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
             find_unused_parameters=model.conditional_experts,
         )
     if settings.compile:
@@ -123,9 +141,18 @@ def _train(
             start_metrics(run_dir)
     with StopRequest() as stop:
         trainer = Trainer(
-            model=model, runner=runner, scheduler=scheduler, settings=settings, train=train,
-            val=val, ctx=ctx, run_dir=run_dir, state=state, stop=stop,
-            checkpoint_info={"model_config": model_config, "data": data_info}, quiet=quiet,
+            model=model,
+            runner=runner,
+            scheduler=scheduler,
+            settings=settings,
+            train=train,
+            val=val,
+            ctx=ctx,
+            run_dir=run_dir,
+            state=state,
+            stop=stop,
+            checkpoint_info={"model_config": model_config, "data": data_info},
+            quiet=quiet,
         )
         if trainer.done() and (run_dir / "report.md").exists():
             _say(quiet or not ctx.is_main, f"{run_dir}: training had already finished")
@@ -133,14 +160,19 @@ def _train(
         finished = trainer.fit()
     if not finished:
         signal_name = stop.signal_name or "a signal to another rank"
-        _say(not ctx.is_main,  # even with --quiet: job logs should say why it ended
-             f"stopped by {signal_name} at epoch {state.epoch + 1}, step {state.step}; "
-             f"saved {run_dir / LAST}; continue with: mh-train --resume {run_dir}")
+        _say(
+            not ctx.is_main,  # even with --quiet: job logs should say why it ended
+            f"stopped by {signal_name} at epoch {state.epoch + 1}, step {state.step}; "
+            f"saved {run_dir / LAST}; continue with: mh-train --resume {run_dir}",
+        )
         return False
     if ctx.is_main:
         _final_report(model, val, settings, state, data_info, run_dir)
-        _say(quiet, f"best validation log2-MSE {state.best_val:.4f} at epoch {state.best_epoch}; "
-                    f"report: {run_dir / 'report.md'}")
+        _say(
+            quiet,
+            f"best validation log2-MSE {state.best_val:.4f} at epoch {state.best_epoch}; "
+            f"report: {run_dir / 'report.md'}",
+        )
     return True
 
 
@@ -154,8 +186,11 @@ def _load_data(s: TrainSettings, announce: bool) -> tuple[Rows, Rows, dict[str, 
         if dropped and announce:
             print(f"{name} data: dropped {dropped} rows with infinite height", file=sys.stderr)
         info[name] = {
-            "paths": list(paths), "rows": len(rows), "dropped_infinite": dropped,
-            "groups": len(np.unique(rows.nkm, axis=0)), "fingerprint": rows.fingerprint,
+            "paths": list(paths),
+            "rows": len(rows),
+            "dropped_infinite": dropped,
+            "groups": len(np.unique(rows.nkm, axis=0)),
+            "fingerprint": rows.fingerprint,
         }
         loaded.append(rows)
     return loaded[0], loaded[1], info
@@ -207,8 +242,10 @@ def _load_experts(paths: tuple[str, ...]) -> tuple[dict[str, Any], list[dict[str
         ckpt = load_checkpoint(path)
         config = ckpt["model_config"]
         if config.get("family") not in SINGLE_FAMILIES:
-            raise InputError(f"{path}: --init-experts needs an mlp, resnet or vit checkpoint, "
-                             f"not {config.get('family')}")
+            raise InputError(
+                f"{path}: --init-experts needs an mlp, resnet or vit checkpoint, "
+                f"not {config.get('family')}"
+            )
         shape = {key: config[key] for key in ("pad", "p_scale", "trunk")}
         shape["features"] = config.get("features", "raw")
         if configs and shape != configs[0]:
@@ -219,8 +256,14 @@ def _load_experts(paths: tuple[str, ...]) -> tuple[dict[str, Any], list[dict[str
 
 
 def _write_config(
-    run_dir: Path, s: TrainSettings, model_config: dict[str, Any], model: HeightModel,
-    data_info: dict[str, Any], ctx: DistContext, bf16: bool, state: LoopState,
+    run_dir: Path,
+    s: TrainSettings,
+    model_config: dict[str, Any],
+    model: HeightModel,
+    data_info: dict[str, Any],
+    ctx: DistContext,
+    bf16: bool,
+    state: LoopState,
 ) -> None:
     device = str(ctx.device)
     if ctx.device.type == "cuda":
@@ -241,7 +284,11 @@ def _write_config(
 
 
 def _final_report(
-    model: HeightModel, val: Any, s: TrainSettings, state: LoopState, data_info: dict[str, Any],
+    model: HeightModel,
+    val: Any,
+    s: TrainSettings,
+    state: LoopState,
+    data_info: dict[str, Any],
     run_dir: Path,
 ) -> None:
     load_weights(model, load_checkpoint(run_dir / BEST)["model"], run_dir / BEST)
@@ -252,15 +299,16 @@ def _final_report(
         "model": f"{s.model} ({sum(p.numel() for p in model.parameters()):,} parameters)",
         "model config": f"`{json.dumps(model.config)}`",
         "training rows": f"{data_info['train']['rows']:,} in {data_info['train']['groups']} "
-                         f"groups ({data_info['train']['dropped_infinite']} infinite dropped)",
+        f"groups ({data_info['train']['dropped_infinite']} infinite dropped)",
         "validation rows": f"{data_info['val']['rows']:,} in {data_info['val']['groups']} "
-                           f"groups ({data_info['val']['dropped_infinite']} infinite dropped)",
+        f"groups ({data_info['val']['dropped_infinite']} infinite dropped)",
         "epochs run": state.epoch,
         "stopped by": f"early stopping (patience {s.patience})" if early else "epoch limit",
         "best epoch": state.best_epoch,
     }
-    write_report(run_dir, summary, scores, pred.cpu().numpy(), val.y.cpu().numpy(),
-                 val.nkm.cpu().numpy())
+    write_report(
+        run_dir, summary, scores, pred.cpu().numpy(), val.y.cpu().numpy(), val.nkm.cpu().numpy()
+    )
 
 
 def _say(silent: bool, message: str) -> None:

@@ -34,13 +34,15 @@ def synthetic_table(
         ms += [m] * rows_per_group
         Ps += list(P.reshape(rows_per_group, -1))
         hs.append(2.0 ** toy_log2_height(P, m))
-    return pa.table({
-        "n": pa.array(ns, pa.int32()),
-        "k": pa.array(ks, pa.int32()),
-        "m": pa.array(ms, pa.int32()),
-        "P": _list_column(Ps),
-        "height": pa.array(np.concatenate(hs) if hs else [], pa.float64()),
-    })
+    return pa.table(
+        {
+            "n": pa.array(ns, pa.int32()),
+            "k": pa.array(ks, pa.int32()),
+            "m": pa.array(ms, pa.int32()),
+            "P": _list_column(Ps),
+            "height": pa.array(np.concatenate(hs) if hs else [], pa.float64()),
+        }
+    )
 
 
 def _list_column(rows: list[np.ndarray]) -> pa.ListArray:

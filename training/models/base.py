@@ -30,8 +30,15 @@ def build_trunk(trunk: dict[str, Any], pad: int, extra: int = 0) -> nn.Module:
     if kind == "resnet":
         return ResNetTrunk(pad, trunk["channels"], trunk["blocks"], extra)
     if kind == "vit":
-        return ViTTrunk(pad, trunk["patch"], trunk["dim"], trunk["depth"], trunk["heads"],
-                        trunk["dropout"], extra)
+        return ViTTrunk(
+            pad,
+            trunk["patch"],
+            trunk["dim"],
+            trunk["depth"],
+            trunk["heads"],
+            trunk["dropout"],
+            extra,
+        )
     raise ValueError(f"unknown trunk kind {kind!r}")
 
 
@@ -56,8 +63,7 @@ class GroupBaseline(nn.Module):
     def __init__(self, group_means: list[list[float]], fallback: float) -> None:
         super().__init__()
         table = sorted(
-            (_group_code(int(n), int(k), int(m)), float(v))
-            for n, k, m, v in group_means
+            (_group_code(int(n), int(k), int(m)), float(v)) for n, k, m, v in group_means
         )
         self.fallback = float(fallback)
         codes = torch.tensor([c for c, _ in table], dtype=torch.long)

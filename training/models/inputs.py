@@ -39,5 +39,6 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def take(enc: Encoded, index: torch.Tensor) -> Encoded:
     """The samples at index (for routing a subset of the batch to one expert)."""
-    return Encoded(enc.x[index], enc.mask[index], enc.feats[index], enc.nkm[index],
-                   enc.extra[index])
+    return Encoded(
+        enc.x[index], enc.mask[index], enc.feats[index], enc.nkm[index], enc.extra[index]
+    )

@@ -80,8 +80,9 @@ class SparseMoE(MixtureModel):
             raise ValueError(f"top_k must be between 1 and experts ({config['experts']})")
         self.top_k = config["top_k"]
         self.aux_weight = config["aux_weight"]
-        self.gate = Gate(config["pad"], list(config["gate_widths"]), config["experts"],
-                         self.extra_dim)
+        self.gate = Gate(
+            config["pad"], list(config["gate_widths"]), config["experts"], self.extra_dim
+        )
 
     def forward_encoded(self, enc: Encoded) -> tuple[torch.Tensor, torch.Tensor]:
         probs = self.gate(enc).softmax(dim=1)
@@ -103,8 +104,9 @@ class SparseMoE(MixtureModel):
 class SoftMoE(MixtureModel):
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config, config["experts"])
-        self.gate = Gate(config["pad"], list(config["gate_widths"]), config["experts"],
-                         self.extra_dim)
+        self.gate = Gate(
+            config["pad"], list(config["gate_widths"]), config["experts"], self.extra_dim
+        )
 
     def forward_encoded(self, enc: Encoded) -> torch.Tensor:
         weights = self.gate(enc).softmax(dim=1)

@@ -49,13 +49,22 @@ def trunk_config(kind: str, s: TrainSettings) -> dict[str, Any]:
     if kind == "resnet":
         return {"kind": kind, "channels": s.channels, "blocks": s.blocks}
     if kind == "vit":
-        return {"kind": kind, "patch": s.patch, "dim": s.dim, "depth": s.depth, "heads": s.heads,
-                "dropout": dropout}
+        return {
+            "kind": kind,
+            "patch": s.patch,
+            "dim": s.dim,
+            "depth": s.depth,
+            "heads": s.heads,
+            "dropout": dropout,
+        }
     raise InputError(f"unknown backbone {kind!r} (choose from {', '.join(TRUNK_KINDS)})")
 
 
 def make_model_config(
-    s: TrainSettings, data: DataSummary, p_scale: float, trunk: dict[str, Any] | None = None,
+    s: TrainSettings,
+    data: DataSummary,
+    p_scale: float,
+    trunk: dict[str, Any] | None = None,
     features: str | None = None,
 ) -> dict[str, Any]:
     """The JSON config a model is rebuilt from; trunk and features override the settings'
@@ -67,8 +76,10 @@ def make_model_config(
     if features not in FEATURES:
         raise InputError(f"unknown features {features!r} (choose from {', '.join(FEATURES)})")
     if features == "minors" and data.pad > MAX_MINOR_PAD:
-        raise InputError(f"--features minors supports k and n-k up to {MAX_MINOR_PAD} "
-                         f"(this data needs a pad of {data.pad})")
+        raise InputError(
+            f"--features minors supports k and n-k up to {MAX_MINOR_PAD} "
+            f"(this data needs a pad of {data.pad})"
+        )
     kind = family if family in SINGLE_FAMILIES else s.backbone
     config: dict[str, Any] = {
         "family": family,

@@ -14,7 +14,13 @@ from training.models.inputs import Encoded, masked_mean
 
 class ViTTrunk(nn.Module):
     def __init__(
-        self, pad: int, patch: int, dim: int, depth: int, heads: int, dropout: float,
+        self,
+        pad: int,
+        patch: int,
+        dim: int,
+        depth: int,
+        heads: int,
+        dropout: float,
         extra: int = 0,
     ) -> None:
         super().__init__()
@@ -25,8 +31,13 @@ class ViTTrunk(nn.Module):
         self.pos = nn.Parameter(torch.zeros(1, grid * grid, dim))
         nn.init.trunc_normal_(self.pos, std=0.02)
         layer = nn.TransformerEncoderLayer(
-            dim, heads, dim_feedforward=2 * dim, dropout=dropout, activation="gelu",
-            batch_first=True, norm_first=True,
+            dim,
+            heads,
+            dim_feedforward=2 * dim,
+            dropout=dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
         )
         self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
