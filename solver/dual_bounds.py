@@ -12,9 +12,9 @@ pivot (row i of B leaves, column j enters), the duals of all k (n - k) neighbour
     t = W[i, a'] / W[i, j],   y' = W[:, a'] - t W[:, j] on B \\ {i},   y'_j = t.
 
 Neighbours of an optimal basis are cheap near-optimal duals, which is why they prune so much.
-The certificates are recomputed from G alone (never trusted from the solver), and a bound only
-counts when it is below ``best`` by a relative margin, so rounding cannot prune an LP that could
-raise the height by more than that margin.
+Only the basis comes from the solver; every bound is recomputed from G. A bound counts when it
+is at most ``best`` up to a relative MARGIN, so an LP it closes could have raised the height by
+no more than that margin plus rounding.
 """
 
 from __future__ import annotations
