@@ -371,9 +371,13 @@ def _split_folders(data: Path) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
 @_device_option
-@click.option("--batch-size", type=click.IntRange(1), default=8192, show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1),
+    help="Rows per forward pass [default: 8192 on GPU, 1024 on CPU].",
+)
 def eval_main(
-    checkpoint: Path, data: Path, split: str, as_json: bool, device: str, batch_size: int
+    checkpoint: Path, data: Path, split: str, as_json: bool, device: str, batch_size: int | None
 ) -> None:
     """Score a checkpoint on labelled Parquet data: log2-MSE, the mean of per-(n,k,m) group
     means (each group weighs the same); rows with infinite height are left out and counted."""
@@ -407,9 +411,13 @@ def eval_main(
     help="Parquet file to write: every input column plus height_pred.",
 )
 @_device_option
-@click.option("--batch-size", type=click.IntRange(1), default=8192, show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1),
+    help="Rows per forward pass [default: 8192 on GPU, 1024 on CPU].",
+)
 def predict_main(
-    checkpoint: Path, input_file: Path, output: Path, device: str, batch_size: int
+    checkpoint: Path, input_file: Path, output: Path, device: str, batch_size: int | None
 ) -> None:
     """Add predicted heights (column height_pred, finite and >= 1) to a Parquet file with
     columns n, k, m, P (height optional, other columns kept)."""

@@ -15,7 +15,7 @@ from training.runtime import resolve_device
 
 
 def evaluate_checkpoint(
-    checkpoint: Path, data: Path, split: str, device: str, batch_size: int
+    checkpoint: Path, data: Path, split: str, device: str, batch_size: int | None
 ) -> dict[str, Any]:
     """Overall log2-MSE (mean of per-group means) and the per-(n, k, m) table, as a dict;
     both also for the group-mean baseline of the checkpoint's training data."""

@@ -24,7 +24,7 @@ from training.augment import augment_batch
 from training.checkpoint import BEST, LAST, save_checkpoint
 from training.data import TensorData
 from training.distributed import DistContext
-from training.inference import EVAL_BATCH, predict_log2
+from training.inference import predict_log2
 from training.interrupt import StopRequest
 from training.metrics import group_log2_mse
 from training.models.base import HeightModel
@@ -162,7 +162,7 @@ class Trainer:
         return True
 
     def validate(self) -> float:
-        pred = predict_log2(self.model, self.val, EVAL_BATCH)
+        pred = predict_log2(self.model, self.val)
         return group_log2_mse(pred, self.val.y, self.val.nkm)[0]
 
     def _train_epoch(self) -> EpochResult | None:

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from training.checkpoint import load_model
 from training.data import Rows, rows_from_matrices, rows_from_table, to_tensors
 from training.errors import InputError, first_line
-from training.inference import EVAL_BATCH, predict_log2
+from training.inference import predict_log2
 from training.models.registry import check_supported
 from training.runtime import resolve_device
 
@@ -29,7 +29,7 @@ class Predictor:
     """
 
     def __init__(
-        self, checkpoint: str | Path, device: str = "cpu", batch_size: int = EVAL_BATCH
+        self, checkpoint: str | Path, device: str = "cpu", batch_size: int | None = None
     ) -> None:
         self.device = resolve_device(device)
         self.model, ckpt = load_model(checkpoint, self.device)
