@@ -181,7 +181,8 @@ def _height(h: highspy._Highs, P: np.ndarray, m: int, convention: str) -> float:
     """
     G = generator(P)
     k, n = G.shape
-    load_rows(h, G.T)
+    columns = np.ascontiguousarray(G.T)  # row a: the objective g_a of LP (a, Y)
+    load_rows(h, columns)
     exact = is_integer(P)
     sel = _selections(n, m)
     open_lps = sel.member.copy()
@@ -200,7 +201,7 @@ def _height(h: highspy._Highs, P: np.ndarray, m: int, convention: str) -> float:
         for a in S:
             if not open_lps[a, s]:
                 continue
-            h.changeColsCost(k, cols, np.ascontiguousarray(G[:, a]))
+            h.changeColsCost(k, cols, columns[a])
             status = solve(h)
             if status in UNBOUNDED:
                 if convention == "exact":
