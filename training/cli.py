@@ -10,6 +10,7 @@ import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 from click.core import ParameterSource
@@ -97,6 +98,13 @@ def _device_option(f):
     )(f)
 
 
+def _setting(flag: str, type_: Any = None, help: str | None = None, **extra: Any):
+    """An mh-train option whose default, shown by --help, is the TrainSettings field it sets."""
+    value = getattr(D, flag.lstrip("-").split("/")[0].replace("-", "_"))
+    default = ",".join(map(str, value)) if isinstance(value, tuple) else value
+    return click.option(flag, type=type_, default=default, show_default=True, help=help, **extra)
+
+
 @click.command(context_settings=CONTEXT, epilog=TRAIN_EPILOG)
 @click.option(
     "--data",
@@ -127,101 +135,32 @@ def _device_option(f):
     type=click.Path(file_okay=False, path_type=Path),
     help="Run folder to continue from its last.pt (fresh start there if it has none).",
 )
-@click.option(
-    "--model",
-    type=click.Choice(FAMILIES),
-    default=D.model,
-    show_default=True,
-    help="Model family (mlp is the fastest on CPU).",
-)
-@click.option(
-    "--widths",
-    callback=_int_list,
-    default=",".join(map(str, D.widths)),
-    show_default=True,
-    help="mlp trunk: hidden layer widths.",
-)
+@_setting("--model", click.Choice(FAMILIES), "Model family (mlp is the fastest on CPU).")
+@_setting("--widths", None, "mlp trunk: hidden layer widths.", callback=_int_list)
 @click.option(
     "--dropout",
     type=click.FloatRange(0, 1, max_open=True),
     help="Dropout of mlp and vit trunks [default: 0.3 for mlp, 0.1 for vit].",
 )
-@click.option(
-    "--channels",
-    type=click.IntRange(1),
-    default=D.channels,
-    show_default=True,
-    help="resnet trunk: channels.",
-)
-@click.option(
-    "--blocks",
-    type=click.IntRange(0),
-    default=D.blocks,
-    show_default=True,
-    help="resnet trunk: residual blocks.",
-)
-@click.option(
-    "--patch",
-    type=click.IntRange(1),
-    default=D.patch,
-    show_default=True,
-    help="vit trunk: patch side.",
-)
-@click.option(
-    "--dim",
-    type=click.IntRange(1),
-    default=D.dim,
-    show_default=True,
-    help="vit trunk: token width.",
-)
-@click.option(
-    "--depth",
-    type=click.IntRange(1),
-    default=D.depth,
-    show_default=True,
-    help="vit trunk: encoder layers.",
-)
-@click.option(
-    "--heads",
-    type=click.IntRange(1),
-    default=D.heads,
-    show_default=True,
-    help="vit trunk: attention heads (must divide --dim).",
-)
-@click.option(
-    "--backbone",
-    type=click.Choice(TRUNK_KINDS),
-    default=D.backbone,
-    show_default=True,
-    help="Trunk of the experts (moe-*) and of classify.",
-)
-@click.option(
+@_setting("--channels", click.IntRange(1), "resnet trunk: channels.")
+@_setting("--blocks", click.IntRange(0), "resnet trunk: residual blocks.")
+@_setting("--patch", click.IntRange(1), "vit trunk: patch side.")
+@_setting("--dim", click.IntRange(1), "vit trunk: token width.")
+@_setting("--depth", click.IntRange(1), "vit trunk: encoder layers.")
+@_setting("--heads", click.IntRange(1), "vit trunk: attention heads (must divide --dim).")
+@_setting("--backbone", click.Choice(TRUNK_KINDS), "Trunk of the experts (moe-*) and of classify.")
+@_setting(
     "--experts",
-    type=click.IntRange(1),
-    default=D.experts,
-    show_default=True,
-    help="moe-sparse/moe-soft: number of experts (moe-hard: one per (n,k)).",
+    click.IntRange(1),
+    "moe-sparse/moe-soft: number of experts (moe-hard: one per (n,k)).",
 )
-@click.option(
-    "--top-k",
-    type=click.IntRange(1),
-    default=D.top_k,
-    show_default=True,
-    help="moe-sparse: experts used per sample.",
-)
-@click.option(
-    "--aux-weight",
-    type=click.FloatRange(0),
-    default=D.aux_weight,
-    show_default=True,
-    help="moe-sparse: weight of the load-balancing loss.",
-)
-@click.option(
+@_setting("--top-k", click.IntRange(1), "moe-sparse: experts used per sample.")
+@_setting("--aux-weight", click.FloatRange(0), "moe-sparse: weight of the load-balancing loss.")
+@_setting(
     "--gate-widths",
+    None,
+    "moe-sparse/moe-soft: gate hidden widths ('' = linear).",
     callback=_int_list,
-    default=",".join(map(str, D.gate_widths)),
-    show_default=True,
-    help="moe-sparse/moe-soft: gate hidden widths ('' = linear).",
 )
 @click.option(
     "--init-experts",
@@ -231,83 +170,49 @@ def _device_option(f):
     "per expert; repeatable); their architecture, pad, --p-scale and --features "
     "are used.",
 )
-@click.option(
-    "--bins",
-    type=click.IntRange(2),
-    default=D.bins,
-    show_default=True,
-    help="classify: classes over log2 height.",
-)
-@click.option(
+@_setting("--bins", click.IntRange(2), "classify: classes over log2 height.")
+@_setting(
     "--p-scale",
+    None,
+    "Divide P by: off (1), auto (RMS of the training entries) or a number.",
     callback=_p_scale,
-    default=D.p_scale,
-    show_default=True,
-    help="Divide P by: off (1), auto (RMS of the training entries) or a number.",
 )
-@click.option(
+@_setting(
     "--features",
-    type=click.Choice(FEATURES),
-    default=D.features,
-    show_default=True,
-    help="Inputs besides P and (n,k,m): raw (none) or minors (log2 |minor| of every "
+    click.Choice(FEATURES),
+    "Inputs besides P and (n,k,m): raw (none) or minors (log2 |minor| of every "
     "square submatrix of P, computed inside the model; k, n-k <= 8; best with "
     "--p-scale auto).",
 )
-@click.option(
+@_setting(
     "--augment/--no-augment",
-    default=D.augment,
-    show_default=True,
-    help="Random row/column permutations and sign flips of each valid block.",
+    None,
+    "Random row/column permutations and sign flips of each valid block.",
 )
-@click.option(
-    "--optimizer", type=click.Choice(["adam", "adamw"]), default=D.optimizer, show_default=True
-)
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=D.lr, show_default=True)
-@click.option("--weight-decay", type=click.FloatRange(0), default=D.weight_decay, show_default=True)
-@click.option(
+@_setting("--optimizer", click.Choice(["adam", "adamw"]))
+@_setting("--lr", click.FloatRange(0, min_open=True))
+@_setting("--weight-decay", click.FloatRange(0))
+@_setting(
     "--schedule",
-    type=click.Choice(["cosine", "plateau", "none"]),
-    default=D.schedule,
-    show_default=True,
-    help="Per epoch: cosine decay over --epochs, or halve after 3 flat epochs.",
+    click.Choice(["cosine", "plateau", "none"]),
+    "Per epoch: cosine decay over --epochs, or halve after 3 flat epochs.",
 )
-@click.option("--epochs", type=click.IntRange(1), default=D.epochs, show_default=True)
-@click.option(
-    "--batch-size",
-    type=click.IntRange(1),
-    default=D.batch_size,
-    show_default=True,
-    help="Samples per step and process.",
-)
-@click.option(
+@_setting("--epochs", click.IntRange(1))
+@_setting("--batch-size", click.IntRange(1), "Samples per step and process.")
+@_setting(
     "--patience",
-    type=click.IntRange(0),
-    default=D.patience,
-    show_default=True,
-    help="Early stopping: epochs without validation improvement (0 = off).",
+    click.IntRange(0),
+    "Early stopping: epochs without validation improvement (0 = off).",
 )
-@click.option(
-    "--clip-grad",
-    type=click.FloatRange(0),
-    default=D.clip_grad,
-    show_default=True,
-    help="Gradient norm clipping (0 = off).",
-)
-@click.option(
-    "--seed", type=int, default=D.seed, show_default=True, help="Same seed, same results on CPU."
-)
+@_setting("--clip-grad", click.FloatRange(0), "Gradient norm clipping (0 = off).")
+@_setting("--seed", int, "Same seed, same results on CPU.")
 @_device_option
-@click.option(
+@_setting(
     "--precision",
-    type=click.Choice(["auto", "fp32", "bf16"]),
-    default=D.precision,
-    show_default=True,
-    help="auto: bf16 autocast on CUDA, fp32 on CPU.",
+    click.Choice(["auto", "fp32", "bf16"]),
+    "auto: bf16 autocast on CUDA, fp32 on CPU.",
 )
-@click.option(
-    "--compile/--no-compile", default=D.compile, show_default=True, help="torch.compile the model."
-)
+@_setting("--compile/--no-compile", None, "torch.compile the model.")
 @click.option("--quiet", is_flag=True, help="No progress bars or epoch lines.")
 @click.pass_context
 def train_main(
