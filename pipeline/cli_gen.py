@@ -28,11 +28,13 @@ def _config(
         if preset not in PRESETS:
             raise PlanError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
         given = [name for name, value in (("--n", ns), ("--k", ks), ("--m", ms),
-                 ("--samples", samples), ("--p-dist", p_dist), ("--p-range", p_range),
+                 ("--samples", samples), ("--p-range", p_range),
                  ("--infinite", infinite)) if value not in (None, ())]  # fmt: skip
         if given:
             raise PlanError(f"--preset {preset} fixes {', '.join(given)}; drop them")
         pn, pk, total, dist = PRESETS[preset]
+        if p_dist is not None:  # the course grid was labelled for integer and for real P
+            dist = PDist(p_dist, dist.lo, dist.hi)
         keys = grid(list(pn), list(pk), None)
         rows = spread(total, len(keys))
     else:
@@ -62,11 +64,14 @@ def _config(
 @click.option(
     "--preset",
     help="course-1m: n in {9,10}, k in {4,5,6}, m in 2..n-k (21 groups), 1,000,000 rows spread "
-    "evenly (the first groups get one more), integer P in [-100, 100], resampled to finite.",
+    "evenly (the first groups get one more), P in [-100, 100] (integers, or with --p-dist real "
+    "the 2025 course's float32 reals), resampled to finite.",
 )
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder.")
 @click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True)
-@click.option("--p-dist", help="P entries: int (uniform integers) or real [int].")
+@click.option(
+    "--p-dist", help="P entries: int (uniform integers) or real (uniform, float32 values) [int]."
+)
 @click.option("--p-range", nargs=2, type=float, help="P entries in [LO, HI] [-100 100].")
 @click.option("--infinite", help="Infinite heights: resample (redraw) or keep [resample].")
 @click.option("--convention", default="exact", show_default=True, help="exact|skip-unbounded")

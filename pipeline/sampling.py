@@ -23,7 +23,8 @@ class SamplingError(ValueError):
 
 @dataclass(frozen=True)
 class PDist:
-    """P entries i.i.d.: integers uniform in [lo, hi] ('int'), or reals uniform in [lo, hi)."""
+    """P entries i.i.d.: integers uniform in [lo, hi] ('int'), or reals uniform in [lo, hi)
+    rounded to float32 ('real')."""
 
     kind: str = "int"
     lo: float = -100.0
@@ -47,10 +48,14 @@ class PDist:
             return rng.integers(int(self.lo), int(self.hi), size=size, endpoint=True).astype(
                 np.float64
             )
-        return rng.uniform(self.lo, self.hi, size=size)
+        # float32 values, as the 2025 course stored them: the stored P is exactly what was labelled
+        return rng.uniform(self.lo, self.hi, size=size).astype(np.float32).astype(np.float64)
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "lo": float(self.lo), "hi": float(self.hi)}
+        values = {"kind": self.kind, "lo": float(self.lo), "hi": float(self.hi)}
+        if self.kind == "real":  # older real datasets were float64: resuming one is refused
+            values["float32"] = True
+        return values
 
 
 def shard_rng(seed: int, n: int, k: int, m: int, shard: int) -> np.random.Generator:

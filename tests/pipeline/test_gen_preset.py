@@ -27,3 +27,22 @@ def test_course_1m_preset(tmp_path, run_cli):
     assert np.isfinite(table["height"].to_numpy()).all()
     flat = pc.list_flatten(table["P"]).to_numpy()
     assert flat.min() == -100 and flat.max() == 100 and np.array_equal(flat, np.round(flat))
+
+
+def test_course_preset_takes_real_p(tmp_path, run_cli):
+    """--preset course-1m --p-dist real: the 2025 course's distribution, P stored as float32."""
+    out = tmp_path / "real"
+    result = run_cli("cli_gen", "--preset", "course-1m", "--p-dist", "real", "--dry-run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = run_cli(
+        "cli_gen", "--n", "9", "--k", "4", "--m", "5", "--samples", "300", "--p-dist", "real",
+        "--out", out, "--no-progress",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["p_dist"] == {
+        "kind": "real", "lo": -100.0, "hi": 100.0, "float32": True
+    }  # fmt: skip
+    flat = pc.list_flatten(read_table([out])["P"]).to_numpy()
+    assert np.array_equal(flat, flat.astype(np.float32).astype(np.float64))
+    assert not np.array_equal(flat, np.round(flat))  # real values, not integers
