@@ -14,7 +14,13 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli_common import UsageFailure
+from pipeline.cli_common import (
+    CONNECT_TIMEOUT_S,
+    DataCommand,
+    UsageFailure,
+    interrupt_on_sigterm,
+    write_failure,
+)
 from pipeline.manifest import Manifest, ManifestConflict
 from pipeline.plan import DEFAULT_SEED, PRESETS, GenConfig, PlanError, grid, make_config, spread
 from pipeline.sampling import PDist, SamplingError
@@ -56,7 +62,7 @@ def _config(
     )
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=DataCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--n", "ns", type=int, multiple=True, help="Code length (repeatable: a grid).")
 @click.option("--k", "ks", type=int, multiple=True, help="Dimension (repeatable: a grid).")
 @click.option("--m", "ms", type=int, multiple=True, help="Height index (repeatable) [2..n-k].")
@@ -79,16 +85,26 @@ def _config(
 @click.option("--shard-size", type=int, help="Rows per shard [50,000 for vertex, less for LPs].")
 @click.option("--num-cpus", type=int, help="CPUs of the local Ray (default: all).")
 @click.option("--address", help="Join a Ray cluster: auto or HOST:PORT.")
+@click.option(
+    "--connect-timeout",
+    type=float,
+    default=CONNECT_TIMEOUT_S,
+    show_default=True,
+    help="Seconds to wait for the --address cluster before giving up.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace a dataset made with other arguments.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and a time estimate only.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def main(
     ns, ks, ms, samples, preset, out, seed, p_dist, p_range, infinite, convention, method,
-    shard_size, num_cpus, address, overwrite, dry_run, progress,
+    shard_size, num_cpus, address, connect_timeout, overwrite, dry_run, progress,
 ) -> None:  # fmt: skip
     """Generate labelled instances (n, k, m, P, height) into OUT, one Parquet shard per task."""
+    interrupt_on_sigterm()
     if num_cpus is not None and num_cpus < 1:
         raise UsageFailure(f"--num-cpus must be >= 1, got {num_cpus}")
+    if not connect_timeout > 0:
+        raise UsageFailure(f"--connect-timeout must be > 0 seconds, got {connect_timeout:g}")
     try:
         config = _config(
             ns, ks, ms, samples, preset, seed, p_dist, p_range, infinite, convention, method,
@@ -104,7 +120,7 @@ def main(
 
         summary = generate(
             config, out, overwrite=overwrite, address=address, num_cpus=num_cpus,
-            progress=progress, arguments=_arguments(),
+            connect_timeout=connect_timeout, progress=progress, arguments=_arguments(),
         )  # fmt: skip
     except KeyboardInterrupt:
         click.echo("interrupted: rerun the same command to resume", err=True)
@@ -115,6 +131,8 @@ def main(
         cause = getattr(exc, "cause", None) or exc  # Ray wraps a task's own error
         if isinstance(cause, (PlanError, SamplingError, ManifestConflict)):
             raise UsageFailure(str(cause)) from exc
+        if isinstance(cause, OSError):  # a full disk, a folder removed mid-run...
+            raise write_failure(cause, out) from exc
         if cause is not exc:
             raise click.ClickException(f"a shard failed: {cause}") from exc
         raise

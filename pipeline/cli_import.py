@@ -6,13 +6,14 @@ import json
 from pathlib import Path
 
 import click
+import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from pipeline.cli_common import UsageFailure
+from pipeline.cli_common import DataCommand, UsageFailure, interrupt_on_sigterm, write_failure
 from pipeline.contract import DataError
 from pipeline.legacy_pickle import legacy_files, read_legacy
-from pipeline.staging import check_out, staged_folder
+from pipeline.staging import check_out, locked_out, staged_folder
 
 REFUSAL = (
     "refusing to read pickle files without --trust-pickle: unpickling runs whatever code the "
@@ -20,7 +21,7 @@ REFUSAL = (
 )
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=DataCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("src", type=click.Path(path_type=Path))
 @click.option("--out", "out", type=click.Path(path_type=Path), help="Output folder (required).")
 @click.option("--trust-pickle", is_flag=True, help="Allow unpickling (it can execute code).")
@@ -34,6 +35,7 @@ def main(src: Path, out: Path | None, trust_pickle: bool, overwrite: bool) -> No
     (source, source_row); other columns are not carried over. OUT is written whole or not at all,
     with import.json listing the files and row counts.
     """
+    interrupt_on_sigterm()
     if not trust_pickle:
         raise UsageFailure(REFUSAL)
     try:
@@ -46,6 +48,21 @@ def main(src: Path, out: Path | None, trust_pickle: bool, overwrite: bool) -> No
         tables = {f: read_legacy(f) for f in tqdm(files, desc="reading", unit="file", disable=None)}
     except DataError as exc:
         raise UsageFailure(" ".join(str(exc).split())) from exc
+    try:
+        with locked_out(target, overwrite=overwrite):
+            written = _write(tables, root, src, target, overwrite=overwrite)
+    except DataError as exc:
+        raise UsageFailure(" ".join(str(exc).split())) from exc
+    except OSError as exc:
+        raise write_failure(exc, target) from exc
+    rows = sum(w["rows"] for w in written.values())
+    click.echo(f"imported {rows} rows from {len(files)} file(s) into {target}")
+
+
+def _write(
+    tables: dict[Path, pa.Table], root: Path, src: Path, target: Path, *, overwrite: bool
+) -> dict[str, dict]:
+    """Write every table and import.json into a staging folder that becomes ``target``."""
     written = {}
     with staged_folder(target, overwrite=overwrite) as stage:
         for f, table in tables.items():
@@ -60,8 +77,7 @@ def main(src: Path, out: Path | None, trust_pickle: bool, overwrite: bool) -> No
             }
         manifest = {"tool": "mh-import", "source": str(src), "files": written}
         (stage / "import.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    rows = sum(w["rows"] for w in written.values())
-    click.echo(f"imported {rows} rows from {len(files)} file(s) into {target}")
+    return written
 
 
 def _refuse_collisions(files: list[Path], root: Path) -> None:

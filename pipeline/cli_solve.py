@@ -13,7 +13,15 @@ import click
 import numpy as np
 import pyarrow as pa
 
-from pipeline.cli_common import UsageFailure, init_ray
+from pipeline.cli_common import (
+    CONNECT_TIMEOUT_S,
+    DataCommand,
+    UsageFailure,
+    check_writable,
+    init_ray,
+    interrupt_on_sigterm,
+    write_failure,
+)
 from pipeline.contract import DataError, read_table, write_atomic
 from pipeline.labelling import (
     CHECK_RTOL,
@@ -54,7 +62,7 @@ def _report(table: pa.Table, recomputed: np.ndarray, method: str, convention: st
     return int(bad.size)
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=DataCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("source", metavar="IN.parquet", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output Parquet file.")
 @click.option("--method", default="auto", show_default=True, help=", ".join(METHODS))
@@ -63,6 +71,13 @@ def _report(table: pa.Table, recomputed: np.ndarray, method: str, convention: st
 @click.option("--chunk-size", type=int, help="Rows per Ray task; larger inputs use Ray.")
 @click.option("--num-cpus", type=int, help="CPUs of the local Ray (default: all).")
 @click.option("--address", help="Join a Ray cluster (auto or HOST:PORT); forces Ray.")
+@click.option(
+    "--connect-timeout",
+    type=float,
+    default=CONNECT_TIMEOUT_S,
+    show_default=True,
+    help="Seconds to wait for the --address cluster before giving up.",
+)
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @click.pass_context
 def main(
@@ -75,9 +90,11 @@ def main(
     chunk_size: int | None,
     num_cpus: int | None,
     address: str | None,
+    connect_timeout: float,
     progress: bool,
 ) -> None:
     """Label IN.parquet with exact m-heights (or --check the labels it has)."""
+    interrupt_on_sigterm()
     if method not in METHODS:
         raise UsageFailure(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     if convention not in CONVENTIONS:
@@ -88,6 +105,10 @@ def main(
     for name, value in (("--chunk-size", chunk_size), ("--num-cpus", num_cpus)):
         if value is not None and value < 1:
             raise UsageFailure(f"{name} must be >= 1, got {value}")
+    if not connect_timeout > 0:
+        raise UsageFailure(f"--connect-timeout must be > 0 seconds, got {connect_timeout:g}")
+    if output is not None:
+        _check_output(output)
     try:
         table = read_table([source], require_height=check)
     except DataError as exc:
@@ -97,7 +118,7 @@ def main(
     chunk = chunk_size or min(CHUNK_ROWS[name] for name in set(methods))
     if address is not None or table.num_rows > chunk:
         try:
-            init_ray(address, num_cpus)
+            init_ray(address, num_cpus, connect_timeout=connect_timeout)
         except ConnectionError as exc:
             raise UsageFailure(f"cannot reach Ray at {address}: {exc}") from exc
         heights = label_on_ray(table, method, convention, chunk_rows=chunk, progress=progress)
@@ -111,5 +132,15 @@ def main(
         )
         result = _with_column(result, "method", pa.array(methods, pa.string()))
         result = _with_column(result, "convention", pa.repeat(convention, table.num_rows))
-        write_atomic(result, output)
+        try:
+            write_atomic(result, output)
+        except OSError as exc:
+            raise write_failure(exc, output) from exc
     ctx.exit(1 if disagreeing else 0)
+
+
+def _check_output(output: Path) -> None:
+    """Refuse an output that is a folder or lies where nothing can be written, before any work."""
+    if output.is_dir():
+        raise UsageFailure(f"-o {output} is a folder; name the Parquet file to write")
+    check_writable(output.parent, "output file")

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import click
 
-from pipeline.cli_common import UsageFailure
+from pipeline.cli_common import DataCommand, UsageFailure, interrupt_on_sigterm, write_failure
 from pipeline.contract import DataError
 from pipeline.split import SplitParams, plan_split
 from pipeline.split_inputs import read_labelled
 from pipeline.split_output import FORMATS, write_split
 from pipeline.split_report import report_figure, report_markdown
-from pipeline.staging import check_out, staged_folder
+from pipeline.staging import check_out, locked_out, staged_folder
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=DataCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("inputs", nargs=-1, type=click.Path(path_type=str))
 @click.option("--out", "out", type=click.Path(path_type=str), help="Output folder (required).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampling.")
@@ -59,6 +59,7 @@ def main(
     --format pickle writes the course's pickled DataFrames (n, k, m, result, P; no provenance
     columns) instead of Parquet, as OUT/train/n9_k4_m2.pkl etc.; --format both writes both.
     """
+    interrupt_on_sigterm()
     params = SplitParams(seed, val_frac, test_frac, per_group, dedup)
     try:
         if not inputs:
@@ -72,10 +73,18 @@ def main(
     except DataError as exc:
         raise UsageFailure(" ".join(str(exc).split())) from exc
     height = table["height"].to_numpy(zero_copy_only=False)
-    with staged_folder(target, overwrite=overwrite) as stage:
-        summary = write_split(table, plan, params, stage, fmt=fmt, inputs=list(inputs))
-        report = report_markdown(summary, plan, height)
-        (stage / "report.md").write_text(report)
-        report_figure(plan, height, stage / "report.png")
+    try:
+        with (
+            locked_out(target, overwrite=overwrite),
+            staged_folder(target, overwrite=overwrite) as stage,
+        ):
+            summary = write_split(table, plan, params, stage, fmt=fmt, inputs=list(inputs))
+            report = report_markdown(summary, plan, height)
+            (stage / "report.md").write_text(report)
+            report_figure(plan, height, stage / "report.png")
+    except DataError as exc:
+        raise UsageFailure(" ".join(str(exc).split())) from exc
+    except OSError as exc:
+        raise write_failure(exc, target) from exc
     click.echo(report, nl=False)
     click.echo(f"wrote {target}")

@@ -48,21 +48,38 @@ def parquet_files(paths: list[str | Path]) -> list[Path]:
 
 
 def read_table(paths: list[str | Path], *, require_height: bool = False) -> pa.Table:
-    """Read and validate contract rows from files/folders; columns n,k,m cast to int32."""
+    """Read and validate contract rows from files/folders, cast to the contract's Arrow types.
+
+    n, k, m become int32, P list<double> and height double, so every command sees the same
+    types whatever wrote the file (extra columns are kept as they are).
+    """
     tables = []
     for f in parquet_files(paths):
         try:
             tables.append(pq.read_table(f))
         except Exception as exc:  # pyarrow raises several types for unreadable files
             raise DataError(f"{f}: not a readable Parquet file ({exc.__class__.__name__})") from exc
-    table = pa.concat_tables(tables, promote_options="permissive") if tables else None
+    try:
+        table = pa.concat_tables(tables, promote_options="permissive") if tables else None
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        raise DataError(f"inputs do not share column types: {' '.join(str(exc).split())}") from exc
     if table is None or table.num_rows == 0:
         raise DataError(f"{', '.join(map(str, paths))}: no rows")
     validate(table, require_height=require_height)
-    for name in ("n", "k", "m"):
-        table = table.set_column(
-            table.schema.get_field_index(name), name, pc.cast(table[name], pa.int32())
-        )
+    return contract_types(table)
+
+
+def contract_types(table: pa.Table) -> pa.Table:
+    """``table`` (already validated) with its contract columns cast to the contract's types."""
+    for field in CONTRACT_FIELDS:
+        i = table.schema.get_field_index(field.name)
+        if i >= 0 and table.schema.field(i).type != field.type:
+            try:
+                column = pc.cast(table[field.name], field.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                why = " ".join(str(exc).split())
+                raise DataError(f"column {field.name} does not fit {field.type}: {why}") from exc
+            table = table.set_column(i, field.name, column)
     return table
 
 
@@ -72,9 +89,8 @@ def validate(table: pa.Table, *, require_height: bool = False) -> None:
     missing = [c for c in needed if c not in table.column_names]
     if missing:
         raise DataError(f"missing column(s): {', '.join(missing)}")
-    n = table["n"].to_numpy(zero_copy_only=False)
-    k = table["k"].to_numpy(zero_copy_only=False)
-    m = table["m"].to_numpy(zero_copy_only=False)
+    check_types(table)
+    n, k, m = (table[c].to_numpy(zero_copy_only=False).astype(np.int64) for c in ("n", "k", "m"))
     bad = np.flatnonzero((k < 1) | (k >= n))
     if bad.size:
         raise DataError(f"row {bad[0]}: need 1 <= k < n, got n={n[bad[0]]}, k={k[bad[0]]}")
@@ -96,6 +112,53 @@ def validate(table: pa.Table, *, require_height: bool = False) -> None:
         nan = np.flatnonzero(np.isnan(table["height"].to_numpy(zero_copy_only=False)))
         if nan.size:
             raise DataError(f"row {nan[0]}: height is NaN")
+
+
+_INT32_MAX = 2**31 - 1
+
+
+def _is_number(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t)
+
+
+def _first_null(column: pa.ChunkedArray) -> int:
+    return int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
+
+
+def check_types(table: pa.Table) -> None:
+    """Raise DataError unless the contract columns present have types and values it allows.
+
+    n, k, m: integers (or floats holding whole numbers); P: a list of numbers per row; height:
+    a number; no missing (null) values. Runs before any arithmetic on the columns, so a string
+    column is named as such instead of failing deep inside numpy or Arrow.
+    """
+    for name in ("n", "k", "m", "P", "height"):
+        if name not in table.column_names:
+            continue
+        column = table[name]
+        t = column.type
+        if name == "P":
+            if not (pa.types.is_list(t) or pa.types.is_large_list(t)
+                    or pa.types.is_fixed_size_list(t)) or not _is_number(t.value_type):  # fmt: skip
+                raise DataError(f"column P has type {t}, need a list of numbers (list<double>)")
+        elif not _is_number(t):
+            kind = "integers" if name != "height" else "numbers"
+            raise DataError(f"column {name} has type {t}, need {kind}")
+        if column.null_count:
+            raise DataError(f"row {_first_null(column)}: {name} is missing (null)")
+        if name == "P":
+            flat = pc.list_flatten(column)
+            if flat.null_count:
+                row = pc.list_parent_indices(column).filter(flat.is_null()).to_pylist()
+                raise DataError(f"row {row[0] if row else '?'}: P has a missing (null) entry")
+        elif name != "height":
+            values = column.to_numpy(zero_copy_only=False).astype(np.float64)
+            bad = np.flatnonzero(~np.isfinite(values) | (values != np.round(values)))
+            if bad.size:
+                raise DataError(f"row {bad[0]}: {name}={values[bad[0]]:g} is not a whole number")
+            bad = np.flatnonzero(np.abs(values) > _INT32_MAX)
+            if bad.size:
+                raise DataError(f"row {bad[0]}: {name}={values[bad[0]]:g} is out of range")
 
 
 def groups(table: pa.Table) -> Iterator[tuple[tuple[int, int, int], np.ndarray, np.ndarray]]:

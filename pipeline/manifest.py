@@ -18,6 +18,8 @@ from pipeline.contract import replaced_atomically
 from pipeline.plan import GenConfig, Shard
 
 MANIFEST = "manifest.json"
+# The output folder's lock (filelock), held by the run that writes it.
+LOCK = ".mh-gen.lock"
 FORMAT = "mheight-gen/1"
 SAVE_EVERY_S = 1.0
 _GROUP_DIR = re.compile(r"n\d+_k\d+_m\d+")
@@ -141,5 +143,7 @@ class Manifest:
 
 
 def _ours(p: Path) -> bool:
-    """Whether a folder entry is something a dataset run writes (group folder, temp file)."""
-    return bool(_GROUP_DIR.fullmatch(p.name) and p.is_dir() or _TEMP.fullmatch(p.name))
+    """Whether a folder entry is something a dataset run writes (group folder, temp file, lock)."""
+    return bool(
+        _GROUP_DIR.fullmatch(p.name) and p.is_dir() or _TEMP.fullmatch(p.name) or p.name == LOCK
+    )

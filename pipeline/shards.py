@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from pipeline.contract import p_column, write_atomic
 from pipeline.plan import GenConfig, Shard
-from pipeline.sampling import Drawn, draw_labelled, shard_rng
+from pipeline.sampling import Drawn, SamplingError, draw_labelled, shard_rng
 from solver.api import m_heights
 
 
@@ -80,6 +80,39 @@ def gen_shard(out: str, config: GenConfig, shard: Shard) -> dict:
         "write_s": end - t_write,
         "busy_s": end - start,
     }
+
+
+# Rows drawn per group to tell a distribution whose heights are always infinite (doubling
+# batches, 1 + 2 + ... + 512): with a finite share of 0.5% or more, (1 - 0.005)^1023 < 1%, and
+# below that --infinite resample would exhaust its redraw rounds anyway. Probing stops at the
+# first finite height, or after PROBE_BUDGET_S, when it refuses nothing (slow LP methods).
+PROBE_ROWS = 1023
+PROBE_BUDGET_S = 2.0
+# The probe's stream: spawn_key (n, k, m, PROBE_STREAM) is no shard's, so shards are unchanged.
+PROBE_STREAM = 2**31
+
+
+def check_finite_possible(config: GenConfig) -> None:
+    """Raise SamplingError for a group whose draws all have infinite height (e.g. P = 0).
+
+    Run by the driver before anything is written, so such a run with --infinite resample is
+    refused up front instead of failing in a worker after the manifest exists.
+    """
+    for g in config.groups:
+        rng = shard_rng(config.seed, g.n, g.k, g.m, PROBE_STREAM)
+        deadline = time.perf_counter() + PROBE_BUDGET_S
+        drawn, batch = 0, 1
+        while drawn < PROBE_ROWS and time.perf_counter() < deadline:
+            P = config.p_dist.draw(rng, batch, g.k, g.n - g.k)
+            if np.isfinite(m_heights(P, g.m, method=g.method, convention=config.convention)).any():
+                break
+            drawn, batch = drawn + batch, 2 * batch
+        else:
+            if drawn >= PROBE_ROWS:
+                raise SamplingError(
+                    f"n={g.n}, k={g.k}, m={g.m}: all {drawn} probe draws have infinite height, "
+                    "so --infinite resample cannot finish; use --infinite keep or another P range"
+                )
 
 
 def shard_intact(out: str | Path, shard: Shard, record: dict | None) -> bool:

@@ -53,7 +53,7 @@ def test_layout_contract_and_provenance(tmp_path, ray_session):
     generated(out)
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     parts = [f"n6_k3_m{m}/part-{i:05d}.parquet" for m in (2, 3) for i in range(3)]
-    assert files == ["manifest.json", *parts]
+    assert files == [".mh-gen.lock", "manifest.json", *parts]  # the lock stays, hidden
     node = ray_session.get_runtime_context().get_node_id()
     for part in parts:
         table = pq.read_table(out / part)
@@ -139,10 +139,12 @@ def test_infinite_rows_resampled_or_kept(tmp_path, ray_session):
     )
 
 
-def test_resample_that_cannot_succeed_is_an_error(tmp_path, ray_session):
-    result = gen("--n", "5", "--k", "2", "--m", "3", "--samples", "10", "--p-range", "0", "0",
+@pytest.mark.parametrize("m", ["2", "3"])
+def test_resample_that_cannot_succeed_is_refused_before_writing(tmp_path, m):
+    result = gen("--n", "5", "--k", "2", "--m", m, "--samples", "10", "--p-range", "0", "0",
                  "--no-progress", "--out", tmp_path / "ds")  # fmt: skip
-    one_line_error(result, "still infinite", "--infinite keep")
+    one_line_error(result, f"m={m}: all 1023 probe draws have infinite height", "--infinite keep")
+    assert not (tmp_path / "ds").exists()
 
 
 def test_real_valued_P_and_skip_unbounded_convention(tmp_path, ray_session):

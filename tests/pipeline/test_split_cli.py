@@ -120,7 +120,8 @@ def test_refuses_a_non_empty_out_unless_overwrite(data, tmp_path):
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
     assert run(data / "run1", "--out", out, "--overwrite").exit_code == 0
     assert not (out / "keep.txt").exists() and (out / "split.json").exists()
-    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no staging folder left behind
+    # No staging folder left behind; the (empty, hidden) lock file of OUT stays.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock", "out"]
 
 
 def test_pickle_format_writes_course_dataframes_only(data, tmp_path):
