@@ -13,7 +13,14 @@ from solver.api import m_heights, resolve_method
 # Rows one core labels in well under a second, per method (vertex: ~50k rows/s measured; the LP
 # methods are far slower). Inputs up to this size are labelled in-process, larger ones on Ray
 # in chunks of at most this size (one group per chunk), one task each.
-CHUNK_ROWS = {"vertex": 20_000, "highs": 100, "pulp": 10, "jiang": 1}
+CHUNK_ROWS = {
+    "pruned": 20_000,
+    "vertex": 20_000,
+    "vertex-torch": 20_000,
+    "highs": 100,
+    "pulp": 10,
+    "jiang": 1,
+}
 # Relative tolerance of --check; infinities must match exactly.
 CHECK_RTOL = 1e-9
 

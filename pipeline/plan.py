@@ -9,12 +9,18 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from pipeline.sampling import PDist
-from solver.api import CONVENTIONS, METHODS, resolve_method
+from solver.api import CONVENTIONS, METHODS, method_seconds, resolve_method
 
 INFINITE_POLICIES = ("resample", "keep")
-# Rows per shard so that one shard takes seconds: vertex labels ~50k rows/s on one core
-# (measured); the LP methods are orders of magnitude slower (rough guesses, ~seconds each).
-SHARD_ROWS = {"vertex": 50_000, "highs": 200, "pulp": 20, "jiang": 2}
+# Shards are sized by the solver's cost model (solver.api.method_seconds, seconds per row on
+# one core): about SHARD_TARGET_S of work per task, so a cluster of hundreds of cores stays
+# busy on any grid, and at most SHARD_MAX_ROWS rows (Parquet files of a few MB; course-sized
+# groups keep the 50,000-row shards they always had). The model is a function of (n, k, m,
+# method) alone, so the shard layout, and with it every row, is fixed by the arguments.
+SHARD_TARGET_S = 20.0
+SHARD_MAX_ROWS = 50_000
+# A group whose rows are expected to cost more than this (core-seconds per row) is refused.
+OUT_OF_REACH_S_PER_ROW = 3600.0
 DEFAULT_SEED = 20250101
 
 
@@ -105,6 +111,23 @@ def grid(ns: list[int], ks: list[int], ms: list[int] | None) -> list[tuple[int, 
     return keys
 
 
+def shard_rows(n: int, k: int, m: int, method: str) -> int:
+    """Default rows per shard: about SHARD_TARGET_S of work, between 1 and SHARD_MAX_ROWS."""
+    per_row = method_seconds(method, n, k, m)
+    return int(min(SHARD_MAX_ROWS, max(1, round(SHARD_TARGET_S / per_row))))
+
+
+def reach_error(n: int, k: int, m: int, method: str) -> str | None:
+    """Why (n, k, m) is out of reach for ``method`` (one line with the estimate), or None."""
+    per_row = method_seconds(method, n, k, m)
+    if per_row <= OUT_OF_REACH_S_PER_ROW:
+        return None
+    return (
+        f"n{n}_k{k}_m{m} is out of reach: about {per_row:.2g} core-s per row with {method} "
+        f"(limit {OUT_OF_REACH_S_PER_ROW:g}); drop it or pick another m"
+    )
+
+
 def spread(total: int, parts: int) -> list[int]:
     """``total`` rows over ``parts`` groups as evenly as possible; the first groups get one more."""
     base, extra = divmod(total, parts)
@@ -136,10 +159,16 @@ def make_config(
     if infinite not in INFINITE_POLICIES:
         raise PlanError(f"unknown --infinite {infinite!r}; choose from {INFINITE_POLICIES}")
     p_dist.check()
-    groups = []
+    groups, unreachable = [], []
     for (n, k, m), count in zip(keys, rows, strict=True):
         resolved = resolve_method(method, n, k, m)
-        groups.append(Group(n, k, m, count, resolved, shard_size or SHARD_ROWS[resolved]))
+        if (why := reach_error(n, k, m, resolved)) is not None:
+            unreachable.append(why)
+        size = shard_size or shard_rows(n, k, m, resolved)
+        groups.append(Group(n, k, m, count, resolved, size))
+    if unreachable:
+        more = f" (and {len(unreachable) - 1} more groups)" if len(unreachable) > 1 else ""
+        raise PlanError(unreachable[0] + more)
     return GenConfig(tuple(groups), seed, p_dist, infinite, convention)
 
 

@@ -8,8 +8,21 @@ from math import comb
 
 import numpy as np
 
+from solver.lattice import plan_lookups
+
 CONVENTIONS = ("exact", "skip-unbounded")
-METHODS = ("auto", "vertex", "highs", "pulp", "jiang")
+METHODS = ("auto", "pruned", "vertex", "vertex-torch", "highs", "pulp", "jiang")
+CLOSED_FORMS = ("pruned", "vertex", "vertex-torch")
+LP_METHODS = ("highs", "pulp", "jiang")
+# Nonzero entries of P that each family certifies. The closed forms work with minors of size
+# s <= 12 in float64 (1e24^12 * 12! < 1e308, 1e-24^12 > 1e-308); the LP methods hand P to HiGHS,
+# whose tolerances (1e-7 absolute, next to the identity's ones) cannot separate entries far
+# from 1: beyond this range they would return +inf or an error, so the input is refused instead.
+CLOSED_FORM_RANGE = (1e-24, 1e24)
+# The closed forms keep every basis's pair values of a chunk in memory: C(21, 11) x 22 floats
+# (62 MB) per matrix at n = 22; beyond it only the LP methods run.
+CLOSED_FORM_MAX_N = 22
+LP_RANGE = (1e-6, 1e6)
 
 
 class InvalidInstance(ValueError):
@@ -29,6 +42,31 @@ def _as_batch(P: np.ndarray | list) -> np.ndarray:
     return arr
 
 
+def in_range(P: np.ndarray, limits: tuple[float, float]) -> bool:
+    """True when every nonzero matrix of the batch has max |P_ij| within ``limits``.
+
+    Only the scale counts: entries far below a matrix's largest one act as the near-zeros they
+    are (real P: within the input noise; integer P: every nonzero entry is >= 1).
+    """
+    scale = np.abs(P).max(axis=(-2, -1))
+    scale = scale[scale > 0]
+    return bool(scale.size == 0 or (scale.min() >= limits[0] and scale.max() <= limits[1]))
+
+
+def check_range(P: np.ndarray, method: str) -> None:
+    """Refuse P outside what ``method`` certifies (one line naming the limit)."""
+    family, limits = (
+        ("LP methods", LP_RANGE) if method in LP_METHODS else ("closed form", CLOSED_FORM_RANGE)
+    )
+    if not in_range(P, limits):
+        lo, hi = limits
+        raise InvalidInstance(
+            f"method {method}: max |P_ij| of each nonzero P must lie in [{lo:g}, {hi:g}] "
+            f"(the {family} certified range); "
+            + ("use --method pruned" if method in LP_METHODS else "rescale P")
+        )
+
+
 def validate(P: np.ndarray | list, m: int, convention: str = "exact") -> np.ndarray:
     """Return P as a float64 batch (N, k, n-k) after checking m and the convention."""
     batch = _as_batch(P)
@@ -43,7 +81,9 @@ def validate(P: np.ndarray | list, m: int, convention: str = "exact") -> np.ndar
 
 # Each method lives in its own module, imported on first use so LP back-ends load only when asked.
 _METHOD_MODULES = {
+    "pruned": "solver.pruned",
     "vertex": "solver.vertex",
+    "vertex-torch": "solver.torch_backend",
     "highs": "solver.lp_highs",
     "pulp": "solver.lp_pulp",
     "jiang": "solver.jiang",
@@ -54,11 +94,19 @@ def _method(name: str) -> Callable[[np.ndarray, int, str], np.ndarray]:
     return importlib.import_module(_METHOD_MODULES[name]).heights
 
 
-# Cost model for "auto", in units of one gathered value of the closed form (measured here:
-# ~2e8/s on one core). One solved HiGHS LP with its certificate bookkeeping costs ~200 us, i.e.
-# ~4e4 units. benchmarks/auto_method_bench.py checks the resulting choices against timings.
-LP_SOLVE_UNITS = 40_000
-# Beyond this many gathered values per matrix the closed form's index tables outgrow memory.
+# Cost model for "auto" and for sizing mh-gen's shards: seconds per matrix on one core of the
+# test machine, fitted to timings of benchmarks/solver_scaling.py (integer P in [-100, 100]).
+# The closed form: VALUE_S per gathered value (minors, pair numerators, vertex's cover); the
+# pruned recursion: LEVEL_S per child look-up of its float minimisation, which runs for the first
+# column and for the surviving share PRUNE_SURVIVORS of the others, plus the bit-packed test.
+VALUE_S = 4e-9
+LEVEL_S = 6e-9
+PRUNE_SURVIVORS = 0.12
+PACKED_SHARE = 0.15  # a bit-packed look-up costs about this share of a float one
+MATRIX_S = 4e-6  # fixed cost per matrix (chunking, Python per chunk)
+# One solved HiGHS LP with its certificate bookkeeping.
+LP_SOLVE_S = 2e-4
+# Beyond this many gathered values per matrix vertex's index tables outgrow memory.
 VERTEX_MAX_UNITS = 50_000_000
 
 
@@ -69,31 +117,73 @@ def vertex_cost(n: int, k: int, m: int) -> int:
     return pairs * k + cover
 
 
-def highs_cost(n: int, k: int, m: int) -> float:
-    """Expected cost of the HiGHS method per matrix, in closed-form units.
+def minor_terms(k: int, r: int) -> int:
+    """Multiply-adds of the Laplace sweep over all square minors of a k x r matrix."""
+    return sum(comb(k, s) * comb(r, s) * s for s in range(1, min(k, r) + 1))
+
+
+def pruned_seconds(n: int, k: int, m: int) -> float:
+    """Expected seconds per matrix of the pruned closed form (see the constants above)."""
+    if n - m < k:
+        return MATRIX_S
+    values = minor_terms(k, n - k) + comb(n, k) * (n - k) * k
+    levels = plan_lookups(n - 1, k, n - m) if n - m > k else 0
+    float_columns = 1 + PRUNE_SURVIVORS * (n - 1)
+    return MATRIX_S + VALUE_S * values + LEVEL_S * levels * (float_columns + PACKED_SHARE * n)
+
+
+def vertex_seconds(n: int, k: int, m: int) -> float:
+    """Expected seconds per matrix of vertex (no pruning)."""
+    if n - m < k:
+        return MATRIX_S
+    return MATRIX_S + VALUE_S * (minor_terms(k, n - k) + vertex_cost(n, k, m))
+
+
+def highs_lps(n: int, k: int, m: int) -> float:
+    """Expected LPs HiGHS solves per matrix.
 
     Weak-duality certificates (solver.dual_bounds) leave about n + m C(n, m) / 16 of the
     m C(n, m) LPs to solve, but a third of them at m = n - k, where every Y is one basis and a
     certificate closes one LP only (measured for n = 9..18).
     """
     lps = m * comb(n, m)
-    solved = lps / 3 if m == n - k else n + lps / 16
-    return LP_SOLVE_UNITS * min(lps, solved)
+    return min(lps, lps / 3 if m == n - k else n + lps / 16)
+
+
+def highs_seconds(n: int, k: int, m: int) -> float:
+    """Expected seconds per matrix of the HiGHS method."""
+    return LP_SOLVE_S * highs_lps(n, k, m)
+
+
+def method_seconds(method: str, n: int, k: int, m: int) -> float:
+    """Expected seconds per matrix on one core; LP methods other than highs are far slower."""
+    if method in ("pruned", "vertex-torch"):
+        return pruned_seconds(n, k, m)
+    if method == "vertex":
+        return vertex_seconds(n, k, m)
+    if method == "highs":
+        return highs_seconds(n, k, m)
+    if method == "pulp":
+        return 30 * highs_seconds(n, k, m)
+    return 5 * LP_SOLVE_S * n * (n - 1) * comb(n - 2, m - 1) * 2**m  # jiang: every tuple LP
 
 
 def resolve_method(method: str, n: int, k: int, m: int) -> str:
-    """Map ``auto`` to the cheaper exact method by the cost model above: the closed form on
-    every course-sized code, HiGHS on large codes with small m."""
+    """Map ``auto`` to the exact method the cost model expects to be fastest for (n, k, m)."""
     if method not in METHODS:
         raise InvalidInstance(f"unknown method {method!r}; choose from {METHODS}")
     if method != "auto":
         return method
-    if n - m < k:  # every Y is rank-deficient: the closed form answers without any work
+    if n > CLOSED_FORM_MAX_N:
+        return "highs"
+    best = min(("pruned", "highs"), key=lambda name: method_seconds(name, n, k, m))
+    # vertex gives the same floats as pruned; it keeps the shapes where it is about as fast
+    # (the course grid), so datasets made before pruned existed resume with the same plan.
+    if vertex_cost(n, k, m) <= VERTEX_MAX_UNITS and vertex_seconds(n, k, m) <= 1.25 * (
+        method_seconds(best, n, k, m)
+    ):
         return "vertex"
-    cost = vertex_cost(n, k, m)
-    if cost <= VERTEX_MAX_UNITS and cost <= highs_cost(n, k, m):
-        return "vertex"
-    return "highs"
+    return best
 
 
 def m_heights(
@@ -105,7 +195,20 @@ def m_heights(
     name = resolve_method(method, k + r, k, int(m))
     if batch.shape[0] == 0:
         return np.empty(0)
-    return _method(name)(batch, int(m), convention)
+    if method == "auto" and name in LP_METHODS and not in_range(batch, LP_RANGE):
+        name = "pruned"  # the closed form certifies a wider range than the LP solver
+    check_range(batch, name)
+    if name in CLOSED_FORMS and k + r > CLOSED_FORM_MAX_N:
+        raise InvalidInstance(
+            f"method {name} handles n <= {CLOSED_FORM_MAX_N} (memory), got n = {k + r}; "
+            "use --method highs"
+        )
+    out = _method(name)(batch, int(m), convention)
+    # A finite m-height is >= 1 (h_0 = 1 and h_m grows with m). A smaller value means that every
+    # LP counted had a tiny optimum: some Y is rank-deficient (skip-unbounded with an all-zero
+    # P gives 0) or, for jiang, a zero column hides codewords. The height is then +inf.
+    out[out < 1.0 - 1e-9] = np.inf
+    return out
 
 
 def m_height(
@@ -120,9 +223,11 @@ def m_height(
 
 def witness(P: np.ndarray | list, m: int) -> np.ndarray | None:
     """A codeword c = u^T G with h_m(c) equal to the exact m-height, or None when that is +inf."""
-    from solver import vertex
+    from solver import pruned
 
     arr = np.asarray(P, dtype=np.float64)
     if arr.ndim != 2:
         raise InvalidInstance(f"P must have shape (k, n-k), got {arr.shape}")
-    return vertex.witness(validate(arr, m)[0], int(m))
+    batch = validate(arr, m)
+    check_range(batch, "pruned")
+    return pruned.witness(batch[0], int(m))

@@ -12,7 +12,8 @@ from math import factorial
 
 import numpy as np
 
-from solver.tables import MinorTables, height_tables, minor_tables
+from solver.lattice import lex_positions
+from solver.tables import MinorTables, height_tables
 
 # Real-valued P: a minor counts as zero when it is within what two error sources can make of
 # an exact zero: rounding in the expansion (relative to perm|P_RT|, which bounds every term)
@@ -35,24 +36,14 @@ def _exact_integer(P: np.ndarray, s: int) -> bool:
 def subset_dets(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """|det G_X| for every k-subset X of [n] (lex order), shape (C(n,k), N), and a singular mask.
 
-    Integer P: exact int64 minors, zero means zero. Real P: see ROUNDING_RTOL and INPUT_NOISE.
+    The minors come from :func:`solver.pruned.subset_dets` (exact for integer P of any size).
     """
+    from solver.pruned import subset_dets as mask_order_dets
+
     N, k, r = P.shape
-    tables = minor_tables(k, r)
-    exact = _exact_integer(P, min(k, r))
-    dtype = np.int64 if exact else np.float64
-    flat = np.ascontiguousarray(P.reshape(N, k * r).T).astype(dtype)
-    minors = _laplace(flat, tables)[tables.subset_minor]
-    dets = np.abs(minors).astype(np.float64)
-    if exact:
-        return dets, minors == 0
-    perm, cofactors = _permanents(np.abs(flat), tables)
-    scale = np.abs(flat).max(axis=0)
-    noise = (
-        ROUNDING_RTOL * perm[tables.subset_minor]
-        + INPUT_NOISE * scale * cofactors[tables.subset_minor]
-    )
-    return dets, dets <= noise
+    dets, singular = mask_order_dets(P)
+    order = lex_positions(k + r, k)
+    return dets[order], singular[order]
 
 
 def _laplace(flat: np.ndarray, tables: MinorTables) -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from solver import CONVENTIONS, METHODS, InvalidInstance, m_height, m_heights, witness
-from solver.api import resolve_method
+from solver.api import method_seconds, resolve_method
 
 LP_AND_CLOSED_FORM = [name for name in METHODS if name != "auto"]
 P = np.array([[1.0, 2.0, -1.0], [3.0, -1.0, 2.0]])  # n = 5, k = 2
@@ -76,12 +76,13 @@ def test_first_height_of_a_code_without_zero_columns_is_finite():
     assert 1.0 <= m_height(P, 1) < np.inf
 
 
-def test_auto_takes_the_closed_form_on_course_sizes_and_highs_where_bases_explode():
+def test_auto_takes_a_closed_form_on_course_sizes_and_the_modelled_fastest_elsewhere():
     course = [(n, k, m) for n in (9, 10) for k in (4, 5, 6) for m in range(1, n - k + 1)]
-    assert {resolve_method("auto", n, k, m) for n, k, m in course} == {"vertex"}
-    assert resolve_method("auto", 16, 8, 4) == "vertex"
-    assert resolve_method("auto", 16, 8, 8) == "vertex"  # m = n - k: pruning helps HiGHS least
-    # Few LPs against many bases (timed in benchmarks/auto_method_bench.py).
-    assert resolve_method("auto", 16, 8, 1) == resolve_method("auto", 18, 9, 3) == "highs"
+    assert {resolve_method("auto", n, k, m) for n, k, m in course} <= {"vertex", "pruned"}
+    for n, k, m in [(16, 8, 4), (16, 8, 8), (16, 4, 6), (20, 10, 2), (30, 15, 2)]:
+        auto = resolve_method("auto", n, k, m)
+        others = [name for name in ("pruned", "vertex", "highs") if name != auto]
+        seconds = method_seconds(auto, n, k, m)
+        assert all(seconds <= method_seconds(name, n, k, m) for name in others if name != "vertex")
     assert resolve_method("auto", 30, 15, 2) == "highs"  # C(30, 15) = 155 million bases
     assert resolve_method("highs", 9, 4, 2) == "highs"
