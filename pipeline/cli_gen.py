@@ -21,9 +21,11 @@ from pipeline.cli_common import (
     interrupt_on_sigterm,
     write_failure,
 )
+from pipeline.labelling import DEVICE_HELP, set_torch_device
 from pipeline.manifest import Manifest, ManifestConflict
 from pipeline.plan import DEFAULT_SEED, PRESETS, GenConfig, PlanError, grid, make_config, spread
 from pipeline.sampling import PDist, SamplingError
+from solver.api import METHODS
 
 
 def _config(
@@ -81,7 +83,8 @@ def _config(
 @click.option("--p-range", nargs=2, type=float, help="P entries in [LO, HI] [-100 100].")
 @click.option("--infinite", help="Infinite heights: resample (redraw) or keep [resample].")
 @click.option("--convention", default="exact", show_default=True, help="exact|skip-unbounded")
-@click.option("--method", default="auto", show_default=True, help="Solver method.")
+@click.option("--method", default="auto", show_default=True, help=", ".join(METHODS))
+@click.option("--device", expose_value=False, callback=set_torch_device, help=DEVICE_HELP)
 @click.option("--shard-size", type=int, help="Rows per shard [50,000 for vertex, less for LPs].")
 @click.option("--num-cpus", type=int, help="CPUs of the local Ray (default: all).")
 @click.option("--address", help="Join a Ray cluster: auto or HOST:PORT.")

@@ -26,10 +26,12 @@ from pipeline.contract import DataError, read_table, write_atomic
 from pipeline.labelling import (
     CHECK_RTOL,
     CHUNK_ROWS,
+    DEVICE_HELP,
     disagreements,
     label_on_ray,
     label_table,
     resolved_methods,
+    set_torch_device,
 )
 from solver.api import CONVENTIONS, METHODS
 
@@ -66,6 +68,7 @@ def _report(table: pa.Table, recomputed: np.ndarray, method: str, convention: st
 @click.argument("source", metavar="IN.parquet", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output Parquet file.")
 @click.option("--method", default="auto", show_default=True, help=", ".join(METHODS))
+@click.option("--device", expose_value=False, callback=set_torch_device, help=DEVICE_HELP)
 @click.option("--convention", default="exact", show_default=True, help=", ".join(CONVENTIONS))
 @click.option("--check", is_flag=True, help="Compare the existing height labels; exit 1 if off.")
 @click.option("--chunk-size", type=int, help="Rows per Ray task; larger inputs use Ray.")

@@ -70,3 +70,17 @@ def resolved_methods(table: pa.Table, method: str) -> np.ndarray:
 def disagreements(label: np.ndarray, recomputed: np.ndarray) -> np.ndarray:
     """Mask of labels off by more than CHECK_RTOL (relative), or not matching an infinity."""
     return ~np.isclose(label, recomputed, rtol=CHECK_RTOL, atol=0.0)
+
+
+def set_torch_device(_ctx: object, _param: object, value: str | None) -> None:
+    """Click callback of --device: the device of ``--method vertex-torch`` for this process and
+    the local Ray workers it starts (they inherit the environment); None keeps the default."""
+    if value:
+        import os
+
+        from solver.torch_backend import DEVICE_ENV
+
+        os.environ[DEVICE_ENV] = value
+
+
+DEVICE_HELP = "Device of --method vertex-torch: cpu, cuda, cuda:1 [cuda when available]."
