@@ -1,0 +1,198 @@
+"""Scaling of the exact labelling to n = 20: ours (auto) against the anchor, one thread each.
+
+For every shape (n = 9..20, k in {4, n/2}, m in {2, the middle, n-k}) both solvers label the
+same seeded integer P in [-100, 100]; rates are matrices per CPU-second of the process
+(time.process_time, so other load on the machine inflates them less than wall time would).
+The anchor is analog-ecc-heights' C++ backend (the optional ``bench`` extra), its fastest
+exact method per shape among a few, one thread, in a subprocess with a time limit; when it
+is not installed the anchor columns are empty. Heights must agree where both finish.
+Prints a Markdown table (shape, both rates, ratio, fraction pruned) and PASS/FAIL lines for
+the issue-12 targets; --json writes everything.
+
+    .venv/bin/python benchmarks/solver_scaling.py [--max-n 20] [--anchor-timeout 8] [--json F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from solver import m_heights, pruned
+from solver.api import method_seconds, resolve_method
+
+ANCHOR_METHODS = (
+    "h_m_roth_primal_combinatorial_pruning",
+    "h_m_roth_primal_combinatorial",
+    "h_m_roth_dual_combinatorial_generator",
+)
+# The anchor's child process: time each method on the matrices, print {method: seconds}.
+ANCHOR_SCRIPT = r"""
+import json, sys, time
+import numpy as np
+import analog_ecc_heights as aeh
+if "cpp" not in aeh.available_backends():
+    print(json.dumps({"error": "no cpp backend"})); sys.exit(0)
+m, methods, P = json.loads(sys.stdin.read())
+P = np.array(P, dtype=float)
+k = P.shape[1]
+out = {}
+for name in methods:
+    f = getattr(aeh, name)
+    start = time.process_time()
+    h = [f(np.hstack([np.eye(k), p]), m, backend="cpp", num_threads=1) for p in P]
+    out[name] = {"seconds": time.process_time() - start, "heights": [float(x) for x in h]}
+    print(json.dumps(out), flush=True)
+"""
+
+
+def shapes(max_n: int) -> list[tuple[int, int, int]]:
+    out = []
+    for n in range(9, max_n + 1):
+        for k in sorted({4, n // 2}):
+            r = n - k
+            for m in sorted({2, r // 2 + 1, r}):
+                if 1 <= m <= r:
+                    out.append((n, k, m))
+    return out
+
+
+def instances(n: int, k: int, m: int, N: int) -> np.ndarray:
+    rng = np.random.default_rng([12, n, k, m])
+    return rng.integers(-100, 101, (N, k, n - k)).astype(np.float64)
+
+
+def ours(n: int, k: int, m: int, budget_s: float) -> dict:
+    """Matrices per CPU-second of auto, after a warm-up matrix (tables), doubling the batch
+    until it takes ``budget_s``; and the share of (column, matrix) minimisations pruned."""
+    P = instances(n, k, m, 4096)
+    method = resolve_method("auto", n, k, m)
+    start = time.process_time()
+    m_heights(P[:1], m)
+    tables_s = time.process_time() - start
+    N = 1
+    while True:
+        pruned.last_stats.update(pairs=0, minimised=0)
+        start = time.process_time()
+        h = m_heights(P[:N], m)
+        spent = time.process_time() - start
+        if spent >= budget_s or N >= 4096:
+            break
+        N *= 2
+    stats = pruned.last_stats
+    counted = stats["pairs"] and method == "pruned"
+    share = 1 - stats["minimised"] / stats["pairs"] if counted else None
+    return {"method": method, "rate": N / spent, "matrices": N, "heights": h.tolist(),
+            "pruned": share, "first_call_s": tables_s}  # fmt: skip
+
+
+def anchor(n: int, k: int, m: int, N: int, timeout: float) -> dict | None:
+    """The anchor's fastest method on the first N matrices, or None if it did not finish."""
+    P = instances(n, k, m, N)
+    payload = json.dumps([m, list(ANCHOR_METHODS), P.tolist()])
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", ANCHOR_SCRIPT], input=payload, capture_output=True,
+            text=True, timeout=timeout,
+        )  # fmt: skip
+        lines = done.stdout.strip().splitlines()
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
+        lines = out.strip().splitlines()
+    if not lines:
+        return None
+    results = json.loads(lines[-1])
+    if "error" in results:
+        return {"error": results["error"]}
+    name, best = min(results.items(), key=lambda kv: kv[1]["seconds"])
+    return {"method": name, "rate": N / max(best["seconds"], 1e-9), "heights": best["heights"]}
+
+
+def anchor_available() -> bool:
+    try:
+        import analog_ecc_heights as aeh
+    except ImportError:
+        return False
+    return "cpp" in aeh.available_backends()
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--max-n", type=int, default=20)
+    p.add_argument("--min-n", type=int, default=9)
+    p.add_argument("--budget", type=float, default=0.5, help="CPU-seconds of ours per shape")
+    p.add_argument("--anchor-matrices", type=int, default=3)
+    p.add_argument("--anchor-timeout", type=float, default=8.0, help="wall seconds per shape")
+    p.add_argument("--json", help="write all results here")
+    args = p.parse_args()
+    has_anchor = anchor_available()
+    if not has_anchor:
+        print("analog-ecc-heights with its cpp backend is not installed: anchor columns empty")
+    rows, gave_up = [], set()
+    print("| n | k | m | ours (method) /s | anchor /s (method) | ratio | pruned |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for n, k, m in shapes(args.max_n):
+        if n < args.min_n:
+            continue
+        mine = ours(n, k, m, args.budget)
+        theirs = None
+        series = (k == 4, m == 2, m == n - k)
+        if has_anchor and series not in gave_up:
+            theirs = anchor(n, k, m, args.anchor_matrices, args.anchor_timeout)
+            if theirs is None:
+                gave_up.add(series)  # larger n of the same series would not finish either
+        row = {"shape": (n, k, m), "ours": mine, "anchor": theirs,
+               "model_s": method_seconds(mine["method"], n, k, m)}  # fmt: skip
+        if theirs and "rate" in theirs:
+            a = np.array(theirs["heights"])
+            b = np.array(mine["heights"][: len(a)])
+            if not np.allclose(a, b, rtol=1e-6, atol=0):
+                raise SystemExit(f"ours and the anchor disagree on {(n, k, m)}: {a} vs {b}")
+            row["ratio"] = mine["rate"] / theirs["rate"]
+        rows.append(row)
+        pr = f"{mine['pruned']:.2f}" if mine["pruned"] is not None else "-"
+        an = "did not finish" if has_anchor else "-"
+        if theirs and "rate" in theirs:
+            an = f"{theirs['rate']:,.1f} ({theirs['method'][10:]})"
+        ratio = f"{row['ratio']:.1f}x" if "ratio" in row else "-"
+        mine_s = f"{mine['rate']:,.1f} ({mine['method']})"
+        print(f"| {n} | {k} | {m} | {mine_s} | {an} | {ratio} | {pr} |", flush=True)
+    _verdicts(rows)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1, default=str)
+    return 0
+
+
+def _verdicts(rows: list[dict]) -> None:
+    """PASS/FAIL lines: >= 20x the anchor, and growth per +1 n no worse than the anchor's."""
+    ratios = [(r["shape"], r["ratio"]) for r in rows if "ratio" in r]
+    if not ratios:
+        print("\nno shape finished by the anchor: ratio targets not checked")
+        return
+    low = [(s, round(x, 1)) for s, x in ratios if x < 20]
+    print(f"\n{'PASS' if not low else 'FAIL'}  >= 20x the anchor at every shape it finishes"
+          + (f": below at {low}" if low else ""))  # fmt: skip
+    by_shape = {tuple(r["shape"]): r for r in rows}
+    worse = []
+    for (n, k, m), r in by_shape.items():
+        if "ratio" not in r:
+            continue
+        k2 = 4 if k == 4 else (n + 1) // 2
+        m2 = {2: 2, n - k: n + 1 - k2}.get(m, (n + 1 - k2) // 2 + 1)
+        nxt = by_shape.get((n + 1, k2, m2))
+        if nxt and "ratio" in nxt:
+            ours_growth = r["ours"]["rate"] / nxt["ours"]["rate"]
+            their_growth = r["anchor"]["rate"] / nxt["anchor"]["rate"]
+            if ours_growth > their_growth * 1.1:
+                worse.append(((n, k, m), round(ours_growth, 2), round(their_growth, 2)))
+    print(f"{'PASS' if not worse else 'FAIL'}  growth per +1 n no worse than the anchor's"
+          + (f" (10% slack): worse at (shape, ours, anchor) {worse}" if worse else ""))  # fmt: skip
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
