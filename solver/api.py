@@ -108,6 +108,10 @@ MATRIX_S = 4e-6  # fixed cost per matrix (chunking, Python per chunk)
 LP_SOLVE_S = 2e-4
 # Beyond this many gathered values per matrix vertex's index tables outgrow memory.
 VERTEX_MAX_UNITS = 50_000_000
+# vertex builds its tables with Python loops (6 s at n = 16, k = 8, once per worker process):
+# auto takes it only where they are small, C(n, k) (n - k) pairs at most this many.
+VERTEX_AUTO_MAX_PAIRS = 50_000
+HIGHS_MARGIN = 8.0
 
 
 def vertex_cost(n: int, k: int, m: int) -> int:
@@ -176,11 +180,18 @@ def resolve_method(method: str, n: int, k: int, m: int) -> str:
         return method
     if n > CLOSED_FORM_MAX_N:
         return "highs"
-    best = min(("pruned", "highs"), key=lambda name: method_seconds(name, n, k, m))
+    # HiGHS's time per LP grows with n in ways the model does not follow (17, 8, 2: 8 ms per
+    # LP measured, 0.2 ms modelled), so it must win by HIGHS_MARGIN before auto takes it.
+    best = "pruned"
+    if highs_seconds(n, k, m) * HIGHS_MARGIN < pruned_seconds(n, k, m):
+        best = "highs"
     # vertex gives the same floats as pruned; it keeps the shapes where it is about as fast
     # (the course grid), so datasets made before pruned existed resume with the same plan.
-    if vertex_cost(n, k, m) <= VERTEX_MAX_UNITS and vertex_seconds(n, k, m) <= 1.25 * (
-        method_seconds(best, n, k, m)
+    small = comb(n, k) * (n - k) <= VERTEX_AUTO_MAX_PAIRS
+    if (
+        small
+        and vertex_cost(n, k, m) <= VERTEX_MAX_UNITS
+        and vertex_seconds(n, k, m) <= 1.25 * (method_seconds(best, n, k, m))
     ):
         return "vertex"
     return best
