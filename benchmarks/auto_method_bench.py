@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from solver import m_heights
-from solver.api import highs_cost, resolve_method, vertex_cost
+from solver.api import method_seconds, resolve_method
 
 SHAPES = [
     (10, 4, 4),
@@ -61,7 +61,7 @@ def main() -> int:
         # A choice within 25% of the faster time is a tie, not a wrong pick.
         if auto != faster and min(t_vertex, t_highs) * 1.25 < max(t_vertex, t_highs):
             wrong.append((n, k, m))
-        ratio = highs_cost(n, k, m) / vertex_cost(n, k, m)
+        ratio = method_seconds("highs", n, k, m) / method_seconds("vertex", n, k, m)
         shape = str((n, k, m))
         print(f"{shape:<14}{t_vertex:>11.2f}{t_highs:>11.2f}{ratio:>13.2f}  {auto:<8}{faster}")
     claim = "auto picks the faster method (or one within 25%)"
