@@ -246,3 +246,41 @@ def test_sigterm_mid_run_stops_cleanly_and_a_rerun_completes(
     result = gen(*SLOW_JOB, "--out", out)
     assert result.exit_code == 0, result.output
     assert_whole(out, slow_reference, SLOW_SHARDS)
+
+
+@pytest.mark.parametrize("command", ["split", "import", "solve"])
+def test_full_disk_in_other_data_commands_is_one_line_and_leaves_nothing(command, tmp_path, tmpfs):
+    import numpy as np
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from pipeline import cli_import, cli_solve, cli_split
+    from pipeline.contract import p_column
+    from solver import m_heights
+
+    rows = 3000
+    P = np.random.default_rng(1).integers(-50, 51, size=(rows, 2, 3)).astype(float)
+    table = pa.table(
+        {"n": pa.array([5] * rows, pa.int32()), "k": pa.array([2] * rows, pa.int32()),
+         "m": pa.array([2] * rows, pa.int32()), "P": p_column(P), "height": m_heights(P, 2)}
+    )  # fmt: skip
+    (tmp_path / "in").mkdir()
+    pq.write_table(table, tmp_path / "in" / "rows.parquet")
+    frame = pd.DataFrame({"n": 5, "k": 2, "m": 2, "result": table["height"].to_numpy(),
+                          "P": list(P)})  # fmt: skip
+    frame.to_pickle(tmp_path / "in.pkl")
+    tmpfs.mount("size=16k")
+    out = tmpfs.path / ("out.parquet" if command == "solve" else "out")
+    main, args = {
+        "split": (cli_split.main, [tmp_path / "in", "--out", out]),
+        "import": (cli_import.main, [tmp_path / "in.pkl", "--out", out, "--trust-pickle"]),
+        "solve": (cli_solve.main, [tmp_path / "in" / "rows.parquet", "-o", out]),
+    }[command]
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "No space left on device" in lines[0], result.output
+    assert [p.name for p in tmpfs.path.iterdir() if not p.name.endswith(".lock")] == []
+    tmpfs.remount("size=16m")
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
