@@ -131,7 +131,7 @@ def _check_reachable(address: str, timeout: float) -> None:
     try:
         socket.create_connection((host, port), timeout=timeout).close()
     except OSError as exc:
-        raise ConnectionError(f"nothing answers there ({exc.strerror or exc})") from exc
+        raise ConnectionError(f"nothing answers at {address} ({exc.strerror or exc})") from exc
 
 
 def init_ray(address: str | None, num_cpus: int | None, *, connect_timeout: float) -> None:
@@ -148,6 +148,8 @@ def init_ray(address: str | None, num_cpus: int | None, *, connect_timeout: floa
     if ray.is_initialized():
         return
     target = address or os.environ.get("RAY_ADDRESS")
+    if target == "auto":  # ray.init reads the cluster's address from RAY_ADDRESS then
+        target = os.environ.get("RAY_ADDRESS") or target
     if not target or target == "local":
         ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
         interrupt_on_sigterm()  # ray.init installs a SIGTERM handler of its own
