@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import pickle
 from pathlib import Path
@@ -13,14 +15,20 @@ from training.errors import InputError, first_line
 from training.models import build_model
 from training.models.base import HeightModel
 
-FORMAT = "mheight-train-checkpoint/1"
+FORMAT = "mheight-train-checkpoint/2"  # /2: contents stored as bytes with their sha256
+UNCHECKED_FORMAT = "mheight-train-checkpoint/1"  # older checkpoints, read without a checksum
 BEST, LAST = "best.pt", "last.pt"
 
 
 def save_checkpoint(path: Path, contents: dict[str, Any]) -> None:
-    """Write then rename, so a kill mid-write never leaves a truncated checkpoint."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save({"format": FORMAT, **contents}, tmp)
+    """Write then rename, so a kill mid-write never leaves a truncated checkpoint; the contents
+    travel as torch.save bytes with their sha256, so a corrupted file is refused on load."""
+    buffer = io.BytesIO()
+    torch.save(contents, buffer)
+    payload = buffer.getvalue()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    digest = hashlib.sha256(payload).hexdigest()
+    torch.save({"format": FORMAT, "sha256": digest, "payload": payload}, tmp)
     os.replace(tmp, path)
 
 
@@ -42,9 +50,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise InputError(
             f"{path}: not a readable mh-train checkpoint ({type(e).__name__}: {first_line(e)})"
         ) from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+    if not isinstance(ckpt, dict) or ckpt.get("format") not in (FORMAT, UNCHECKED_FORMAT):
         raise InputError(f"{path}: not an mh-train checkpoint")
-    return ckpt
+    if ckpt["format"] == UNCHECKED_FORMAT:
+        return ckpt
+    payload = ckpt.get("payload")
+    if not isinstance(payload, bytes) or hashlib.sha256(payload).hexdigest() != ckpt.get("sha256"):
+        raise InputError(f"{path}: corrupted checkpoint (its sha256 does not match its contents)")
+    return {"format": FORMAT, **torch.load(io.BytesIO(payload), weights_only=True)}
 
 
 def load_model(path: str | Path, device: torch.device) -> tuple[HeightModel, dict[str, Any]]:

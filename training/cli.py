@@ -171,6 +171,8 @@ def _setting(flag: str, type_: Any = None, help: str | None = None, **extra: Any
     "are used.",
 )
 @_setting("--bins", click.IntRange(2), "classify: classes over log2 height.")
+@_setting("--hidden", click.IntRange(1), "exchange: width of its learned functions.")
+@_setting("--tokens", click.IntRange(2), "exchange: width of its (a, Y) set tokens.")
 @_setting(
     "--p-scale",
     None,
@@ -272,7 +274,11 @@ def _split_folders(data: Path) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
     "(read recursively) or one Parquet file.",
 )
 @click.option(
-    "--split", default="val", show_default=True, help="Subfolder of a split folder to score."
+    "--split",
+    type=click.Choice(["train", "val", "test"]),
+    default="val",
+    show_default=True,
+    help="Subfolder of a split folder to score (a split folder without it is refused).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
 @_device_option
@@ -307,7 +313,7 @@ def eval_main(
     type=click.Path(path_type=Path),
     help="best.pt or last.pt, or a run folder (its best.pt).",
 )
-@click.argument("input_file", metavar="IN.parquet", type=click.Path(path_type=Path))
+@click.argument("source", metavar="IN", type=click.Path(path_type=Path))
 @click.option(
     "-o",
     "--output",
@@ -322,10 +328,11 @@ def eval_main(
     help="Rows per forward pass [default: 8192 on GPU, 1024 on CPU].",
 )
 def predict_main(
-    checkpoint: Path, input_file: Path, output: Path, device: str, batch_size: int | None
+    checkpoint: Path, source: Path, output: Path, device: str, batch_size: int | None
 ) -> None:
-    """Add predicted heights (column height_pred, finite and >= 1) to a Parquet file with
-    columns n, k, m, P (height optional, other columns kept)."""
+    """Add predicted heights (column height_pred, finite and >= 1) to the rows of IN, a Parquet
+    file or a folder of them (read recursively, as mh-eval reads it), with columns n, k, m, P
+    (height optional, other columns kept); one output file, the input's rows in order."""
     with _input_errors():
-        rows = predict_file(Predictor(checkpoint, device, batch_size), input_file, output)
+        rows = predict_file(Predictor(checkpoint, device, batch_size), source, output)
     click.echo(f"wrote {rows} predictions to {output}", err=True)

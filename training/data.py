@@ -72,10 +72,20 @@ def find_parquet_files(path: str | Path) -> list[Path]:
     return files
 
 
+SPLITS = ("train", "val", "test")
+
+
 def resolve_split(path: str | Path, split: str) -> Path:
-    """PATH/split when PATH is a split folder that has it, else PATH itself."""
+    """PATH/split when PATH is a split folder (from mh-split), else PATH itself (a folder of
+    Parquet files or one file). A split folder without that split is refused, not read whole."""
     path = Path(path)
-    return path / split if (path / split).is_dir() else path
+    if split not in SPLITS:
+        raise InputError(f"unknown split {split!r} (choose from {', '.join(SPLITS)})")
+    if (path / split).is_dir():
+        return path / split
+    if (path / "split.json").is_file() or any((path / name).is_dir() for name in SPLITS):
+        raise InputError(f"{path}: this split folder has no {split}/")
+    return path
 
 
 def read_rows(paths: Sequence[str | Path], need_height: bool) -> Rows:

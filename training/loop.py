@@ -169,7 +169,6 @@ class Trainer:
         """One epoch (or its remainder); None when a stop signal interrupted it."""
         s, st, ctx = self.s, self.state, self.ctx
         epoch = st.epoch
-        torch.manual_seed(derived_seed(s.seed, epoch))  # dropout
         order = torch.Generator(device=self.device)
         order.manual_seed(derived_seed(s.seed, epoch, -1))
         perm = torch.randperm(len(self.train), generator=order, device=self.device)
@@ -195,6 +194,8 @@ class Trainer:
         started = time.perf_counter()
         for i in range(first, len(batches)):
             index = batches[i]
+            # per step, so a run resumed mid-epoch draws the same dropout masks and augmentations
+            torch.manual_seed(derived_seed(s.seed, epoch, i, ctx.rank, 1))
             if s.augment:
                 aug.manual_seed(derived_seed(s.seed, epoch, i, ctx.rank))
             sums += self.runner(

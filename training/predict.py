@@ -12,7 +12,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from training.checkpoint import load_model
-from training.data import Rows, rows_from_matrices, rows_from_table, to_tensors
+from training.data import (
+    Rows,
+    find_parquet_files,
+    rows_from_matrices,
+    rows_from_table,
+    to_tensors,
+)
 from training.errors import InputError, first_line
 from training.inference import predict_log2
 from training.models.registry import check_supported
@@ -53,20 +59,31 @@ def load_predictor(checkpoint: str | Path, device: str = "cpu") -> Predictor:
 
 
 def predict_file(predictor: Predictor, source: Path, target: Path) -> int:
-    """Copy a Parquet file with a height_pred column added (replaced if present); rows written."""
-    if not source.is_file():
-        raise InputError(f"{source}: not a Parquet file")
+    """Write target: every row of source (a Parquet file, or every Parquet file below a folder,
+    in mh-eval's order) with a height_pred column added (replaced if present); rows written.
+
+    Files with different extra columns are concatenated with nulls where a column is missing.
+    """
+    files = find_parquet_files(source)
+    tables = []
+    for path in files:
+        try:
+            tables.append(pq.read_table(path))
+        except (pa.ArrowException, OSError) as e:
+            raise InputError(f"{path}: unreadable Parquet file ({first_line(e)})") from None
     try:
-        table = pq.read_table(source)
-    except (pa.ArrowException, OSError) as e:
-        raise InputError(f"{source}: unreadable Parquet file ({first_line(e)})") from None
+        table = pa.concat_tables(tables, promote_options="default")
+    except pa.ArrowException as e:
+        raise InputError(
+            f"{source}: its files have conflicting columns ({first_line(e)})"
+        ) from None
     heights = pa.array(predictor.heights(rows_from_table(table, str(source), False), str(source)))
     if PRED_COLUMN in table.column_names:
         table = table.set_column(table.column_names.index(PRED_COLUMN), PRED_COLUMN, heights)
     else:
         table = table.append_column(PRED_COLUMN, heights)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     pq.write_table(table, tmp)
     os.replace(tmp, target)
     return table.num_rows

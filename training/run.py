@@ -31,7 +31,7 @@ from training.models.registry import MOE_FAMILIES, DataSummary, check_supported,
 from training.optim import build_optimizer, build_scheduler
 from training.report import start_metrics, write_report
 from training.runtime import resolve_device, uses_bf16, versions
-from training.settings import TrainSettings, merge_for_resume
+from training.settings import TrainSettings, merge_for_resume, refuse_inapplicable
 
 CONFIG = "config.json"
 
@@ -48,6 +48,7 @@ def run_training(
         raise InputError(f"{run_dir} already holds a run; pass --resume {run_dir} to continue it")
     else:
         settings = given
+    refuse_inapplicable(settings, explicit)
     if not settings.train or not settings.val:
         raise InputError("no data: give --data SPLIT_DIR, or --train and --val")
     device = resolve_device(settings.device)

@@ -32,6 +32,8 @@ class TrainSettings:
     gate_widths: tuple[int, ...] = (64,)
     init_experts: tuple[str, ...] = ()
     bins: int = 64
+    hidden: int = 32
+    tokens: int = 16
     p_scale: str = "off"
     features: str = "raw"
     augment: bool = False
@@ -63,6 +65,47 @@ class TrainSettings:
 
     def replace(self, **changes: Any) -> TrainSettings:
         return dataclasses.replace(self, **changes)
+
+
+# Options every family takes; the others belong to the families (or backbones) named here.
+COMMON_OPTIONS = frozenset(
+    {"model", "p_scale", "augment", "optimizer", "lr", "weight_decay", "schedule", "epochs",
+     "batch_size", "patience", "clip_grad", "seed", "device", "precision", "compile", "train",
+     "val"}
+)  # fmt: skip
+_TRUNK_OPTIONS = {
+    "mlp": {"widths", "dropout"},
+    "resnet": {"channels", "blocks"},
+    "vit": {"patch", "dim", "depth", "heads", "dropout"},
+}
+_FAMILY_OPTIONS = {
+    "moe-hard": {"backbone", "features", "init_experts"},
+    "moe-sparse": {"backbone", "features", "init_experts", "experts", "gate_widths", "top_k",
+                   "aux_weight"},
+    "moe-soft": {"backbone", "features", "init_experts", "experts", "gate_widths"},
+    "classify": {"backbone", "features", "bins"},
+    "exchange": {"hidden", "tokens"},
+}  # fmt: skip
+
+
+def applicable_options(s: TrainSettings) -> frozenset[str]:
+    """The settings that mean something for s.model (and its backbone)."""
+    if s.model in _TRUNK_OPTIONS:
+        return COMMON_OPTIONS | _TRUNK_OPTIONS[s.model] | {"features"}
+    own = _FAMILY_OPTIONS.get(s.model, set())
+    trunk = _TRUNK_OPTIONS.get(s.backbone, set()) if "backbone" in own else set()
+    return COMMON_OPTIONS | own | trunk
+
+
+def refuse_inapplicable(s: TrainSettings, explicit: set[str]) -> None:
+    """A flag given for another family is a mistake worth a message, not silently ignored."""
+    stray = sorted(explicit - applicable_options(s))
+    if stray:
+        flags = ", ".join("--" + name.replace("_", "-") for name in stray)
+        where = f"--model {s.model}" + (
+            f" with --backbone {s.backbone}" if "backbone" in applicable_options(s) else ""
+        )
+        raise InputError(f"{flags} does not apply to {where}")
 
 
 def _jsonable(value: Any) -> Any:

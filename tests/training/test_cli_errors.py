@@ -100,9 +100,20 @@ def test_training_input_errors_write_nothing(tmp_path, files):
             "--features minors supports k and n-k up to 8",
         ),
     ]
+    good = ["--train", files["good"], "--val", files["good"]]
+    cases += [  # flags of other families are refused, not ignored
+        ([*good, "--model", "resnet", "--widths", "8"],
+         "--widths does not apply to --model resnet"),
+        ([*good, "--model", "exchange", "--features", "minors", "--dropout", "0.1"],
+         "--dropout, --features does not apply to --model exchange"),
+        ([*good, "--model", "mlp", "--hidden", "8"], "--hidden does not apply to --model mlp"),
+        ([*good, "--model", "moe-soft", "--backbone", "resnet", "--widths", "8"],
+         "--widths does not apply to --model moe-soft with --backbone resnet"),
+    ]  # fmt: skip
     for args, words in cases:
         out = tmp_path / "run"
-        assert_refused(invoke(train_main, [*TINY_MLP, *args, "--out", out]), words)
+        prefix = [] if "--model" in args else TINY_MLP
+        assert_refused(invoke(train_main, [*prefix, *args, "--out", out]), words)
         assert not out.exists()
 
 
@@ -141,6 +152,14 @@ def test_checkpoint_errors(tmp_path, files, trained_run):
         invoke(eval_main, ["--checkpoint", truncated, "--data", files["good"]]),
         "not a readable mh-train checkpoint",
     )
+    data = bytearray((trained_run / "best.pt").read_bytes())
+    start = data.find(b"PK", len(data) // 2)  # inside the stored payload, not its zip header
+    data[start + 64 : start + 264] = bytes(b ^ 0xFF for b in data[start + 64 : start + 264])
+    flipped = tmp_path / "flipped.pt"
+    flipped.write_bytes(bytes(data))
+    result = invoke(eval_main, ["--checkpoint", flipped, "--data", files["good"]])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert "checkpoint" in result.output
     out = tmp_path / "run2"
     result = invoke(
         train_main,

@@ -119,7 +119,7 @@ def config(family: str, **changes) -> dict:
     return make_model_config(settings, SUMMARY, 50.0)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", [f for f in FAMILIES if f != "exchange"])  # minors of its own
 def test_each_family_learns_a_few_steps_on_minor_features(family):
     torch.manual_seed(0)
     model = build_model(config(family, backbone="vit" if family == "moe-soft" else "mlp"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from training.cli import eval_main, predict_main
@@ -72,3 +73,40 @@ def test_predictor_accepts_numpy_scalars(trained_run):
     predictor = Predictor(trained_run / "best.pt")
     heights = predictor(np.int64(10), np.int32(5), 2, np.zeros((3, 5, 5)))
     assert len(heights) == 3 and all(h >= 1 for h in heights)
+
+
+def test_predict_reads_a_folder_in_evals_order(tmp_path, trained_run, split_dir):
+    """A folder is read recursively like mh-eval reads it; one output, rows in input order."""
+    out = tmp_path / "pred.parquet"
+    result = invoke(predict_main, ["--checkpoint", trained_run, split_dir / "val", "-o", out])
+    assert result.exit_code == 0, result.output
+    written = pq.read_table(out)
+    files = sorted((split_dir / "val").rglob("*.parquet"))
+    expected = pa.concat_tables([pq.read_table(f) for f in files])
+    assert written.num_rows == expected.num_rows == 160
+    assert written.column("P").to_pylist() == expected.column("P").to_pylist()
+    one = tmp_path / "one.parquet"
+    assert invoke(predict_main, ["--checkpoint", trained_run, files[1], "-o", one]).exit_code == 0
+    np.testing.assert_allclose(
+        written.column("height_pred").to_numpy()[40:80], pq.read_table(one)["height_pred"]
+    )
+
+
+def test_predict_fills_columns_missing_from_some_files(tmp_path, trained_run):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    plain = synthetic_table([(9, 4, 3)], 3, seed=4)
+    pq.write_table(plain, folder / "a.parquet")
+    pq.write_table(plain.append_column("note", pa.array(["x", "y", "z"])), folder / "b.parquet")
+    out = tmp_path / "pred.parquet"
+    assert invoke(predict_main, ["--checkpoint", trained_run, folder, "-o", out]).exit_code == 0
+    assert pq.read_table(out).column("note").to_pylist() == [None] * 3 + ["x", "y", "z"]
+
+
+def test_eval_refuses_a_split_the_folder_lacks(trained_run, split_dir):
+    result = invoke(
+        eval_main, ["--checkpoint", trained_run, "--data", split_dir, "--split", "test"]
+    )
+    assert result.exit_code == 2 and "has no test/" in result.output
+    result = invoke(eval_main, ["--checkpoint", trained_run, "--data", split_dir, "--split", "x"])
+    assert result.exit_code == 2

@@ -11,6 +11,7 @@ from training.data import Rows, check_fits
 from training.errors import InputError
 from training.models.base import FEATURES, HeightModel, SingleModel
 from training.models.classify import BinnedClassifier
+from training.models.exchange import MAX_SET_BASES, ExchangeModel, set_base_count
 from training.models.minors import MAX_PAD as MAX_MINOR_PAD
 from training.models.moe import HardMoE, SoftMoE, SparseMoE
 from training.settings import TrainSettings
@@ -23,6 +24,7 @@ _CLASSES: dict[str, type[HeightModel]] = {
     "moe-sparse": SparseMoE,
     "moe-soft": SoftMoE,
     "classify": BinnedClassifier,
+    "exchange": ExchangeModel,
 }
 FAMILIES = tuple(_CLASSES)
 SINGLE_FAMILIES = ("mlp", "resnet", "vit")
@@ -72,6 +74,19 @@ def make_model_config(
     family = s.model
     if family not in _CLASSES:
         raise InputError(f"unknown model {family!r} (choose from {', '.join(FAMILIES)})")
+    if family == "exchange":  # works on the minors itself: no trunk, no extra features
+        if data.pad > MAX_MINOR_PAD:
+            raise InputError(f"exchange supports k and n-k up to {MAX_MINOR_PAD}")
+        return {
+            "family": family,
+            "pad": data.pad,
+            "p_scale": p_scale,
+            "features": "raw",
+            "target_mean": data.target_mean,
+            "group_means": data.group_means,
+            "hidden": s.hidden,
+            "tokens": s.tokens,
+        }
     features = features or s.features
     if features not in FEATURES:
         raise InputError(f"unknown features {features!r} (choose from {', '.join(FEATURES)})")
@@ -115,6 +130,13 @@ def build_model(config: dict[str, Any]) -> HeightModel:
 def check_supported(config: dict[str, Any], rows: Rows, source: str) -> None:
     """Refuse inputs the model cannot score: blocks larger than its pad, unseen (n, k) experts."""
     check_fits(rows, config["pad"], source)
+    if config["family"] == "exchange":
+        for n, k, m in np.unique(rows.nkm, axis=0).tolist():
+            if set_base_count(n, k, m) > MAX_SET_BASES:
+                raise InputError(
+                    f"{source}: (n={n}, k={k}, m={m}) has {set_base_count(n, k, m):,} "
+                    f"(a, Y, B) memberships; exchange takes at most {MAX_SET_BASES:,}"
+                )
     if config["family"] == "moe-hard":
         known = {tuple(key) for key in config["keys"]}
         pairs = {tuple(p) for p in np.unique(rows.nkm[:, :2], axis=0).tolist()}
