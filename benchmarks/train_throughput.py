@@ -35,6 +35,7 @@ VARIANTS = {
     ),
     "moe-soft": dict(model="moe-soft", backbone="mlp", experts=4),
     "classify": dict(model="classify", backbone="mlp"),
+    "exchange": dict(model="exchange"),
 }
 
 
@@ -98,7 +99,7 @@ def main(device: str, rows: int, only: str, **args) -> None:
     table = synthetic_table(grid, max(1, rows // len(grid)), seed=0)
     data = to_tensors(rows_from_table(table, "synthetic", need_height=True), 6, dev)
     keys = sorted({(n, k) for n, k, _ in grid})
-    summary = DataSummary(6, float(data.y.mean()), float(data.y.max().ceil()), keys)
+    summary = DataSummary(6, float(data.y.mean()), [], float(data.y.max().ceil()), keys)
     threads = f"cpu, {torch.get_num_threads()} threads"
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else threads
     click.echo(

@@ -15,7 +15,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from training.errors import InputError
+from training.errors import InputError, check_writable
 from training.evaluate import evaluate_checkpoint
 from training.metrics import GroupScore, format_table
 from training.models import FAMILIES, FEATURES, TRUNK_KINDS
@@ -249,6 +249,7 @@ def train_main(
             init_experts=tuple(str(p.resolve()) for p in options.pop("init_experts")),
             **options,
         )
+        check_writable(run_dir, "folder")
         run_training(settings, run_dir, resume=resume is not None, explicit=explicit, quiet=quiet)
 
 
@@ -334,5 +335,6 @@ def predict_main(
     file or a folder of them (read recursively, as mh-eval reads it), with columns n, k, m, P
     (height optional, other columns kept); one output file, the input's rows in order."""
     with _input_errors():
+        check_writable(output, "file")
         rows = predict_file(Predictor(checkpoint, device, batch_size), source, output)
     click.echo(f"wrote {rows} predictions to {output}", err=True)

@@ -248,3 +248,19 @@ def test_nan_in_P_is_refused(tmp_path, trained_run):
         "row 1",
         "NaN",
     )
+
+
+def test_unwritable_outputs_are_one_line_and_write_nothing(
+    tmp_path, files, trained_run, readonly_dir
+):
+    run = readonly_dir / "run"
+    result = invoke(train_main, ["--train", files["good"], "--val", files["good"], "--out", run])
+    assert_refused(result, "read-only file system")
+    pred = readonly_dir / "pred.parquet"
+    result = invoke(predict_main, ["--checkpoint", trained_run, files["good"], "-o", pred])
+    assert_refused(result, "read-only file system")
+    assert list(readonly_dir.iterdir()) == []
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    result = invoke(predict_main, ["--checkpoint", trained_run, files["good"], "-o", folder])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
