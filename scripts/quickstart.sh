@@ -8,5 +8,5 @@ export PATH="$PWD/.venv/bin:$PATH" RAY_AUTH_MODE=disabled
 rm -rf demo
 mh-gen --n 9 --k 4 --samples 4000 --out demo/data
 mh-split demo/data --out demo/splits
-mh-train --data demo/splits --out demo/run --model mlp --features minors --p-scale auto --dropout 0 --augment --epochs 20
+mh-train --data demo/splits --out demo/run
 mh-eval --checkpoint demo/run/best.pt --data demo/splits

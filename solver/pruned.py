@@ -28,6 +28,7 @@ from math import comb
 import numpy as np
 
 from solver.lattice import level_children, minors, pair_tables, ranks, subsets
+from solver.vertex import permanents
 
 # Real-valued P: see solver.vertex (the same noise test, so singular bases agree).
 ROUNDING_RTOL = 1e-12
@@ -73,23 +74,6 @@ def _laplace(flat: np.ndarray, steps: tuple) -> np.ndarray:
     return np.concatenate(blocks)
 
 
-def _noise(absflat: np.ndarray, steps: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """perm|P_RT| of every minor and the sum of its cofactors' permanents (see solver.vertex)."""
-    N = absflat.shape[1]
-    values, slopes = [np.ones((1, N))], [np.zeros((1, N))]
-    for step in steps:
-        v, d = values[-1], slopes[-1]
-        cur_v = np.zeros((step.entry.shape[0], N))
-        cur_d = np.zeros_like(cur_v)
-        for j in range(step.entry.shape[1]):
-            a, sub = absflat[step.entry[:, j]], step.sub[:, j]
-            cur_v += a * v[sub]
-            cur_d += v[sub] + a * d[sub]
-        values.append(cur_v)
-        slopes.append(cur_d)
-    return np.concatenate(values), np.concatenate(slopes)
-
-
 def subset_dets(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """|det G_X| (float64) for every k-subset X of [n] in ascending mask order, (C(n,k), N),
     and the mask of singular X (exact for integer P, see :func:`exact_kind`)."""
@@ -116,7 +100,7 @@ def subset_dets(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return dets, (wrapped == 0) & (turns == 0)
     signed = _laplace(flat, tables.steps)[tables.subset_minor]
     dets = np.abs(signed)
-    perm, cofactors = _noise(np.abs(flat), tables.steps)
+    perm, cofactors = permanents(np.abs(flat), tables.steps)
     scale = np.abs(flat).max(axis=0)
     noise = (
         ROUNDING_RTOL * perm[tables.subset_minor]

@@ -59,7 +59,7 @@ def _laplace(flat: np.ndarray, tables: MinorTables) -> np.ndarray:
     return np.concatenate(blocks)
 
 
-def _permanents(absflat: np.ndarray, tables: MinorTables) -> tuple[np.ndarray, np.ndarray]:
+def permanents(absflat: np.ndarray, steps: tuple) -> tuple[np.ndarray, np.ndarray]:
     """perm|P_RT| for every minor and the sum of the permanents of its cofactors.
 
     The second is the derivative of perm(|P_RT| + e) at e = 0 (the permanent is multilinear),
@@ -67,11 +67,11 @@ def _permanents(absflat: np.ndarray, tables: MinorTables) -> tuple[np.ndarray, n
     """
     N = absflat.shape[1]
     values, slopes = [np.ones((1, N))], [np.zeros((1, N))]
-    for step in tables.steps:
+    for step in steps:  # any Laplace steps with entry and sub (solver.tables, solver.lattice)
         v, d = values[-1], slopes[-1]
         cur_v = np.zeros((step.entry.shape[0], N))
         cur_d = np.zeros_like(cur_v)
-        for j in range(len(step.sign)):
+        for j in range(step.entry.shape[1]):
             a, sub = absflat[step.entry[:, j]], step.sub[:, j]
             cur_v += a * v[sub]
             cur_d += v[sub] + a * d[sub]
