@@ -170,11 +170,11 @@ def init_ray(address: str | None, num_cpus: int | None, *, connect_timeout: floa
     try:
         thread.join(connect_timeout)
     except KeyboardInterrupt:
-        _leave(130, "interrupted while connecting to Ray; nothing was written")
+        leave(130, "interrupted while connecting to Ray; nothing was written")
     finally:
         logging.getLogger("ray._private.worker").removeFilter(quiet)
     if thread.is_alive():
-        _leave(
+        leave(
             2,
             f"Error: cannot reach Ray at {target} within {connect_timeout:g} s "
             "(--connect-timeout); is the cluster up?",
@@ -183,7 +183,15 @@ def init_ray(address: str | None, num_cpus: int | None, *, connect_timeout: floa
         raise failure[0]
 
 
-def _leave(status: int, line: str) -> None:
+def stop_ray() -> None:
+    """Shut down this process's Ray connection (and a local Ray it started), if any."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def leave(status: int, line: str) -> None:
     """Print one line and exit now, without waiting for a Ray connection stuck in C++."""
     click.echo(line, err=True)
     sys.stdout.flush()

@@ -9,7 +9,6 @@ so on a cluster (--address) OUT must be a folder every node sees (a shared files
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import click
@@ -19,6 +18,8 @@ from pipeline.cli_common import (
     DataCommand,
     UsageFailure,
     interrupt_on_sigterm,
+    leave,
+    stop_ray,
     write_failure,
 )
 from pipeline.labelling import DEVICE_HELP, set_torch_device
@@ -126,8 +127,9 @@ def main(
             connect_timeout=connect_timeout, progress=progress, arguments=_arguments(),
         )  # fmt: skip
     except KeyboardInterrupt:
-        click.echo("interrupted: rerun the same command to resume", err=True)
-        sys.exit(130)
+        stop_ray()
+        # os._exit: Ray's own exit hooks can abort the process (exit 1) with tasks in flight
+        leave(130, "interrupted: rerun the same command to resume")
     except ConnectionError as exc:
         raise UsageFailure(f"cannot reach Ray at {address}: {exc}") from exc
     except Exception as exc:
