@@ -1,4 +1,4 @@
-"""The data contract (DESIGN.md): one row = (n, k, m, P, height), plus optional provenance.
+"""The data contract (docs/DESIGN.md): one row = (n, k, m, P, height), plus optional provenance.
 
 Every reader and writer in the pipeline goes through here, so validation and the Arrow schema
 live in one place.

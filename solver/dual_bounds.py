@@ -1,6 +1,6 @@
 """Weak-duality certificates that let an LP method skip Roth LPs which cannot raise the height.
 
-Roth's LP (a, Y) has the dual "min ||y||_1 s.t. G_Y y = g_a" (MATH.md, section 3), so every
+Roth's LP (a, Y) has the dual "min ||y||_1 s.t. G_Y y = g_a" (docs/MATH.md), so every
 invertible k-subset B of Y gives the feasible dual y = G_B^{-1} g_a and the bound
 LP(a, Y) <= ||G_B^{-1} g_a||_1; the LP is then also bounded, so no +inf can hide behind it. One
 bound with value <= best therefore settles every LP (a, Y') with Y' containing B.

@@ -1,4 +1,4 @@
-"""Jiang's tuple LP (MATH.md, section 1): the original formulation, kept as the slow reference.
+"""Jiang's tuple LP (docs/MATH.md): the original formulation, kept as the slow reference.
 
 For every tuple (a, b, X, psi): maximize s_0 c_a subject to 1 <= s_j c_j <= s_0 c_a on X,
 c_b = 1 and |c_j| <= 1 on Y = [n] \\ ({a, b} | X); infeasible counts 0, unbounded +inf.

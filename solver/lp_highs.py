@@ -1,4 +1,4 @@
-"""Roth's primal LP (MATH.md, section 2) solved with HiGHS: one model per matrix, re-bounded per LP.
+"""Roth's primal LP (docs/MATH.md) solved with HiGHS: one model per matrix, re-bounded per LP.
 
 For every m-subset S and a in S: maximize c_a = u^T g_a subject to |c_t| <= 1 for t in
 Y = [n] \\ S, u in R^k free. The model holds one row c_t = u^T g_t per column of G; an LP is

@@ -1,4 +1,4 @@
-"""Roth's primal LP (MATH.md, section 2) written with PuLP, solved by HiGHS through PuLP.
+"""Roth's primal LP (docs/MATH.md, "Roth's LP") written with PuLP, solved by HiGHS through PuLP.
 
 The modelling-layer way to state the LP, kept as an independent check of
 :mod:`solver.lp_highs`: one PuLP problem per matrix with u free (lowBound=None, spelled out: a

@@ -1,4 +1,4 @@
-"""The closed form with pruning (MATH.md, section 3): exact m-heights, most (a, Y) never minimised.
+"""The closed form with pruning (docs/MATH.md): exact m-heights, most (a, Y) never minimised.
 
 h_m = max_a max_Y f(a, Y), f(a, Y) = min over bases B in Y of v(B, a), with
 v(B, a) = sum_{b in B} |det G_{B-b+a}| / |det G_B| and Y an (n-m)-subset of [n] \\ {a}.

@@ -66,7 +66,7 @@ def minor_tables(k: int, r: int) -> MinorTables:
 
 @dataclass(frozen=True)
 class HeightTables:
-    """Index tables for h_m = max_a max_Y min_{B in Y} ||G_B^{-1} g_a||_1 (MATH.md, section 3).
+    """Index tables for h_m = max_a max_Y min_{B in Y} ||G_B^{-1} g_a||_1 (docs/MATH.md).
 
     A "pair" is (B, a) with B a k-subset of [n] and a outside B; pairs are numbered B-major.
     ||G_B^{-1} g_a||_1 = sum_{b in B} |det G_{B-b+a}| / |det G_B| (Cramer's rule).

@@ -1,4 +1,4 @@
-"""The LP-free closed form (MATH.md, section 3): exact m-heights from k x k minors alone.
+"""The LP-free closed form (docs/MATH.md): exact m-heights from k x k minors alone.
 
 h_m = max_a max_{Y, |Y|=n-m, a not in Y} min_{B in Y invertible} ||G_B^{-1} g_a||_1, and by
 Cramer's rule ||G_B^{-1} g_a||_1 = sum_{b in B} |det G_{B-b+a}| / |det G_B|. Every k x k minor
@@ -133,7 +133,7 @@ def heights(P: np.ndarray, m: int, convention: str = "exact") -> np.ndarray:
 
 
 def codeword_height(c: np.ndarray, m: int) -> float:
-    """h_m(c) = |c|_(0) / |c|_(m) for one codeword (MATH.md, Definition)."""
+    """h_m(c) = |c|_(0) / |c|_(m) for one codeword (docs/MATH.md, Definition)."""
     mags = np.sort(np.abs(c))[::-1]
     return float(mags[0] / mags[m]) if mags[m] > 0 else float("inf")
 

@@ -1,4 +1,4 @@
-"""Random symmetries of P that leave the m-height unchanged (MATH.md, Invariances).
+"""Random symmetries of P that leave the m-height unchanged (docs/MATH.md, Invariances).
 
 P -> D1 Pi1 P Pi2 D2 on each sample's valid k x (n-k) block, drawn afresh every time a batch
 is used, for the whole batch at once on its device: random keys are argsorted into

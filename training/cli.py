@@ -135,7 +135,13 @@ def _setting(flag: str, type_: Any = None, help: str | None = None, **extra: Any
     type=click.Path(file_okay=False, path_type=Path),
     help="Run folder to continue from its last.pt (fresh start there if it has none).",
 )
-@_setting("--model", click.Choice(FAMILIES), "Model family (mlp is the fastest on CPU).")
+@_setting(
+    "--model",
+    click.Choice(FAMILIES),
+    "Model family: exchange (learned message passing on the basis-exchange graph of the "
+    "code, the most accurate), mlp (the fastest), or the original experiments' others. "
+    "Options of other families are refused.",
+)
 @_setting("--widths", None, "mlp trunk: hidden layer widths.", callback=_int_list)
 @click.option(
     "--dropout",

@@ -1,4 +1,4 @@
-"""Parquet rows (DESIGN.md data contract) -> validated numpy arrays -> padded tensors.
+"""Parquet rows (docs/DESIGN.md, data contract) -> validated numpy arrays -> padded tensors.
 
 Everything is vectorised with numpy/pyarrow: a million rows load in seconds, and every bad
 input is reported as an InputError naming the file and the first offending row.

@@ -89,7 +89,7 @@ def test_jiang_cannot_see_zero_columns():
 
 @pytest.mark.parametrize("method", ["vertex", "highs", "pulp", "jiang"])
 def test_worked_example(method):
-    """MATH.md: n=5, k=2, m=2 gives 1.9242387 as printed by the course (P itself is printed
+    """docs/MATH.md: n=5, k=2, m=2 gives 1.9242387 as printed by the course (P itself is printed
     to 7 decimals, so the exact height of this P, 1.92423857467, differs by 1.3e-7)."""
     h = m_heights(WORKED_P, 2, method=method)[0]
     assert abs(h - 1.9242387) < 1e-6

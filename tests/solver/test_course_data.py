@@ -1,6 +1,6 @@
 """The 4,500 labelled course rows (n = 9): the labels follow the skip-unbounded convention.
 
-Labels come from the course's LP generator (MATH.md, "Conventions for infinite heights"):
+Labels come from the course's LP generator (docs/MATH.md, "Conventions for infinite heights"):
 all but one are reproduced under skip-unbounded, and under exact every disagreement is +inf.
 """
 

@@ -1,7 +1,7 @@
 """h_m depends only on the code up to coordinate permutation and sign: check the symmetries.
 
 Row/column permutations and sign flips of P, and pivoting to another information set
-(MATH.md, "Invariances"), must leave every method's height unchanged.
+(docs/MATH.md, "Invariances"), must leave every method's height unchanged.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ def _det(M: list[list[Fraction]]) -> Fraction:
 
 
 def reference(P: np.ndarray, m: int, convention: str) -> float:
-    """The m-height as an exact rational (MATH.md, section 3), then rounded once to float."""
+    """The m-height as an exact rational (docs/MATH.md), then rounded once to float."""
     k, r = P.shape
     n = k + r
     cols = [[Fraction(int(i == j)) for i in range(k)] for j in range(k)]

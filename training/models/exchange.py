@@ -1,4 +1,4 @@
-"""exchange: a network on the basis-exchange graph of the code (docs: MATH.md, "Structure").
+"""exchange: a network on the basis-exchange graph of the code (docs/MATH.md, "Structure").
 
 Why: by the closed form the m-height is a function of the k x k minors of G = [I_k | P] alone,
 arranged on a graph whose nodes are the k-subsets X of the n columns (value L(X) = log2
@@ -228,17 +228,17 @@ class ExchangeModel(HeightModel):
         self.set_mlp = SkipMLP(PAIR_CHANNELS, hidden, tokens)
         self.set_pool = LearnedPool(tokens)
         self.head = SkipMLP(tokens + 3, hidden, 1)
-        self._tables: dict[tuple[int, ...], Any] = {}
+        self._tables: dict[tuple, Any] = {}  # index tables per shape and device, made on first use
 
     def _shape(self, n: int, k: int, device: torch.device) -> ShapeTables:
-        key = (n, k)
+        key = (n, k, str(device))
         if key not in self._tables:
             t = shape_tables(n, k, self.pad)
             self._tables[key] = ShapeTables(*(x.to(device) for x in vars(t).values()))
         return self._tables[key]
 
     def _sets(self, n: int, k: int, m: int, device: torch.device) -> torch.Tensor:
-        key = (n, k, m)
+        key = (n, k, m, str(device))
         if key not in self._tables:
             self._tables[key] = set_members(n, k, m).to(device)
         return self._tables[key]

@@ -1,6 +1,6 @@
 """Square-minor features of P (--features minors): log2 |minor| of every square submatrix.
 
-Why: by the closed form (MATH.md, section 3) the m-height depends on P only through the
+Why: by the closed form (docs/MATH.md, "The closed form") the m-height depends on P only through the
 absolute k x k minors of G = [I_k | P], and every such minor is, up to sign, a square minor of
 P of some size 0..min(k, n-k). For m = n-k the height is exactly
 max over (B, a) of sum_b |D(B-b+a)| / |D(B)|, a max of sums of ratios of minors, so in log space
