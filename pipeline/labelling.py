@@ -78,9 +78,15 @@ def set_torch_device(_ctx: object, _param: object, value: str | None) -> None:
     if value:
         import os
 
-        from solver.torch_backend import DEVICE_ENV
+        import click
+
+        from solver.torch_backend import DEVICE_ENV, device
 
         os.environ[DEVICE_ENV] = value
+        try:
+            device()  # refused here, before any work, when this machine lacks it
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--device") from None
 
 
 DEVICE_HELP = "Device of --method vertex-torch: cpu, cuda, cuda:1 [cuda when available]."

@@ -6,6 +6,7 @@ plan never floods the scheduler and results are handled as soon as each task fin
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,6 +19,24 @@ def cluster_cpus() -> int:
     import ray
 
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def gpu_options() -> dict[str, Any]:
+    """Ray task options for --device cuda (--method vertex-torch): one GPU per task, and the
+    device setting carried to workers on every node (a cluster's workers do not inherit the
+    driver's environment). Refused at once when the cluster has no GPU, instead of waiting
+    forever for one."""
+    import ray
+
+    from pipeline.cli_common import UsageFailure
+    from solver.torch_backend import DEVICE_ENV
+
+    device = os.environ.get(DEVICE_ENV, "")
+    if not device.startswith("cuda"):
+        return {}
+    if ray.cluster_resources().get("GPU", 0) < 1:
+        raise UsageFailure(f"--device {device} asks for a GPU, but the Ray cluster has none")
+    return {"num_gpus": 1, "runtime_env": {"env_vars": {DEVICE_ENV: device}}}
 
 
 def run_bounded(
@@ -33,7 +52,7 @@ def run_bounded(
     """
     import ray
 
-    remote = ray.remote(max_retries=MAX_RETRIES)(fn)
+    remote = ray.remote(max_retries=MAX_RETRIES, **gpu_options())(fn)
     in_flight: dict[Any, int] = {}
     queue = iter(enumerate(calls))
     exhausted = False

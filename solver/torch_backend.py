@@ -29,7 +29,19 @@ def device():
     import torch
 
     name = os.environ.get(DEVICE_ENV) or ("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise _invalid(f"unknown torch device {name!r} (cpu, cuda, cuda:1, ...)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise _invalid(f"device {name!r}: this torch has no CUDA device here")
+    return dev
+
+
+def _invalid(message: str) -> ValueError:
+    from solver.api import InvalidInstance  # solver.api imports this module lazily
+
+    return InvalidInstance(message)
 
 
 def _tensor(array: np.ndarray, dev):

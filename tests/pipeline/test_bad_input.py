@@ -203,3 +203,20 @@ def test_unreachable_cluster_is_one_line_and_writes_nothing(module, run_cli, inp
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot reach Ray at 127.0.0.1:1" in lines[0], result.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["gen", "solve"])
+def test_a_cuda_device_this_machine_lacks_is_refused_before_work(
+    command, inputs, tmp_path, monkeypatch
+):
+    import torch
+
+    from solver.torch_backend import DEVICE_ENV
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    monkeypatch.setenv(DEVICE_ENV, "cpu")  # --device sets it in-process; restored afterwards
+    out = tmp_path / "out"
+    result = invoke(command, inputs, out, "--method", "vertex-torch", "--device", "cuda")
+    one_line_error(result, "--device", "no CUDA device")
+    assert not out.exists()
