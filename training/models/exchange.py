@@ -8,10 +8,12 @@ a code's height aggregates pairs over the subsets Y of n - m columns that avoid 
 aggregation over the bases inside Y, an outer one over all (a, Y). This module builds that
 structure and puts learned functions everywhere on it:
 
-1. node values L(X) from every square minor of P (minors.py's batched Laplace expansion),
-   centred per minor size as minors.py does;
-2. a pair token per (B, a): each neighbour's [L(B-b+a) - L(B), zero flag] through a learned
-   linear map, pooled over b by LearnedPool, then an MLP with L(B);
+1. node features of every X from the square minors of P (minors.py's batched Laplace
+   expansion): log2 |det G_X| centred per minor size (O(1) values), the centring it removed
+   (level + offset is the code's own log2 |det G_X|, which the pair values need, as they are
+   ratios of minors of different sizes), and a zero flag;
+2. a pair token per (B, a): a learned linear function of each neighbour B - b + a, pooled over
+   b by LearnedPool, then an MLP with B's own features;
 3. per (a, Y): the pair tokens of the bases B inside Y, pooled by LearnedPool (bases with
    det G_B = 0 masked out), then an MLP;
 4. over all (a, Y): LearnedPool again, then a head MLP with (n, k, m) that predicts the
@@ -221,9 +223,9 @@ class ExchangeModel(HeightModel):
         for s in range(1, pad + 1):  # buffers follow the model to its device, never saved
             self.register_buffer(f"entry{s}", index.entry[s - 1], persistent=False)
             self.register_buffer(f"sub{s}", index.sub[s - 1], persistent=False)
-        self.neighbour_in = nn.Linear(2, NEIGHBOUR_CHANNELS)
+        self.neighbour_in = nn.Linear(3, NEIGHBOUR_CHANNELS)
         self.neighbour_pool = LearnedPool(NEIGHBOUR_CHANNELS)
-        self.pair_mlp = SkipMLP(NEIGHBOUR_CHANNELS + 1, hidden, PAIR_CHANNELS)
+        self.pair_mlp = SkipMLP(NEIGHBOUR_CHANNELS + 2, hidden, PAIR_CHANNELS)
         self.base_pool = LearnedPool(PAIR_CHANNELS)
         self.set_mlp = SkipMLP(PAIR_CHANNELS, hidden, tokens)
         self.set_pool = LearnedPool(tokens)
@@ -254,11 +256,11 @@ class ExchangeModel(HeightModel):
         return out + self.baseline(nkm)
 
     def _minors(self, P: torch.Tensor) -> torch.Tensor:
-        """[1; every square minor of P / p_scale] as (1 + M, B) float64 (exact for integer P)."""
+        """[1; every square minor of P] as (1 + M, B) float64 (exact for integer P)."""
         entries = [getattr(self, f"entry{s}") for s in range(1, self.pad + 1)]
         subs = [getattr(self, f"sub{s}") for s in range(1, self.pad + 1)]
         with torch.autocast(P.device.type, enabled=False):
-            minors = all_minors(P.double() / self.p_scale, entries, subs)
+            minors = all_minors(P.double(), entries, subs)
         return torch.cat([minors.new_ones(1, minors.shape[1]), minors])
 
     def _group(self, minors: torch.Tensor, nkm: torch.Tensor, n: int, k: int, m: int):
@@ -267,14 +269,19 @@ class ExchangeModel(HeightModel):
         t = self._shape(n, k, minors.device)
         det = minors[t.node_minor].T  # (b, X)
         with torch.autocast(det.device.type, enabled=False):
-            centre = torch.lgamma(t.node_size.double() + 1) / (2 * math.log(2))  # as minors.py
+            # log2 |det G_X| of the scaled P, centred per minor size as minors.py does (O(1)),
+            # and what that removed: a pair value is a ratio of minors of different sizes, so
+            # the unscaled log |det G_X| = level + offset is what the exact formula uses
+            size = t.node_size.double()
+            centre = torch.lgamma(size + 1) / (2 * math.log(2)) + size * math.log2(self.p_scale)
             zero = det == 0
             level = (det.abs().log2() - centre).clamp_min(FLOOR).float() / LOG_SCALE  # (b, X)
-            node = torch.stack([level, zero.float()], dim=-1)  # (b, X, 2)
+            offset = (centre.float() / LOG_SCALE).expand_as(level)
+            node = torch.stack([level, offset, zero.float()], dim=-1)  # (b, X, 3)
             # soft max / min over each pair's exchange neighbours of a learned node function
             pooled = self.neighbour_pool(self.neighbour_in(node), t.pair_neighbours)  # (b, Q, C)
-        base = node[:, t.pair_base]  # (b, Q, 2): L(B) and its zero flag
-        pair = self.pair_mlp(torch.cat([pooled, base[..., :1]], dim=-1))  # (b, Q, channels)
+        base = node[:, t.pair_base]  # (b, Q, 3): level, offset and zero flag of B
+        pair = self.pair_mlp(torch.cat([pooled, base[..., :2]], dim=-1))  # (b, Q, channels)
         members = self._sets(n, k, m, minors.device)  # (S, bases): pairs (B, a), B in Y
         with torch.autocast(det.device.type, enabled=False):
             sets = self.base_pool(pair.float(), members, ~zero[:, t.pair_base])  # (b, S, C)
