@@ -43,6 +43,9 @@ FAMILY_ARGS = {
 }
 
 
+PREDICT_ROWS = 20_000  # a random sample of the first test set times prediction
+
+
 def _named(values: tuple[str, ...], option: str) -> dict[str, Path]:
     out = {}
     for value in values:
@@ -68,7 +71,8 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def _predict_rate(checkpoint: Path, test: Path, threads: int) -> float:
-    """Rows per second of Predictor.heights on a test set (the model and rows already loaded)."""
+    """Rows per second of Predictor.heights on PREDICT_ROWS rows of a test set (model and rows
+    loaded before the clock starts)."""
     import torch
 
     from training.data import drop_infinite, find_parquet_files, read_rows
@@ -76,6 +80,7 @@ def _predict_rate(checkpoint: Path, test: Path, threads: int) -> float:
 
     torch.set_num_threads(threads)
     rows, _ = drop_infinite(read_rows(find_parquet_files(test), need_height=True))
+    rows = rows.select(np.random.default_rng(0).permutation(len(rows))[:PREDICT_ROWS])
     predictor = Predictor(checkpoint, "cpu")
     predictor.heights(rows.select(np.arange(min(len(rows), 2048))), "warm-up")
     started = time.perf_counter()
