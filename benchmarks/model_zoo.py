@@ -9,7 +9,7 @@ m = n-k group on each test set, the group-mean baseline, train and predict sampl
 parameters, wall time), OUT/leaderboard.json and OUT/leaderboard.png. Example (the README's):
 
     python benchmarks/model_zoo.py --train int=data/splits/int --train real=data/splits/real \
-        --test int=data/test/int/test --test real=data/test/real/test --epochs 3 --out zoo
+        --test int=data/test/int/test --test real=data/test/real/test --out zoo
 
 Every family gets the same split, epochs, batch size, learning rate, seed and threads; its
 own options are the recipe this project measured best for it (FAMILY_ARGS). Test sets must
@@ -222,9 +222,9 @@ def plot(results: list[dict], tests: list[str], path: Path) -> None:
     help="NAME=PATH of a labelled test set no training saw; repeatable.",
 )
 @click.option("--families", default=",".join(FAMILY_ARGS), show_default=True)
-@click.option("--epochs", type=click.IntRange(1), default=3, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1), default=512, show_default=True)
-@click.option("--lr", type=float, default=2e-3, show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True)
+@click.option("--lr", type=float, default=3e-3, show_default=True)
 @click.option(
     "--threads",
     type=click.IntRange(1),
