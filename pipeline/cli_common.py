@@ -72,6 +72,17 @@ def _nearest_existing(path: Path) -> Path:
     return path
 
 
+def connect_timeout_option(f):
+    """--connect-timeout of the commands that can join a Ray cluster (mh-gen, mh-solve)."""
+    return click.option(
+        "--connect-timeout",
+        type=float,
+        default=CONNECT_TIMEOUT_S,
+        show_default=True,
+        help="Seconds to wait for the --address cluster before giving up.",
+    )(f)
+
+
 def check_writable(folder: str | Path, what: str) -> None:
     """Raise UsageFailure unless files can be created in ``folder`` (or where it would be made).
 

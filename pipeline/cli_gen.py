@@ -14,9 +14,9 @@ from pathlib import Path
 import click
 
 from pipeline.cli_common import (
-    CONNECT_TIMEOUT_S,
     DataCommand,
     UsageFailure,
+    connect_timeout_option,
     interrupt_on_sigterm,
     leave,
     stop_ray,
@@ -89,13 +89,7 @@ def _config(
 @click.option("--shard-size", type=int, help="Rows per shard [50,000 for vertex, less for LPs].")
 @click.option("--num-cpus", type=int, help="CPUs of the local Ray (default: all).")
 @click.option("--address", help="Join a Ray cluster: auto or HOST:PORT.")
-@click.option(
-    "--connect-timeout",
-    type=float,
-    default=CONNECT_TIMEOUT_S,
-    show_default=True,
-    help="Seconds to wait for the --address cluster before giving up.",
-)
+@connect_timeout_option
 @click.option("--overwrite", is_flag=True, help="Replace a dataset made with other arguments.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and a time estimate only.")
 @click.option("--progress/--no-progress", default=True, show_default=True)

@@ -14,10 +14,10 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline.cli_common import (
-    CONNECT_TIMEOUT_S,
     DataCommand,
     UsageFailure,
     check_writable,
+    connect_timeout_option,
     init_ray,
     interrupt_on_sigterm,
     write_failure,
@@ -74,13 +74,7 @@ def _report(table: pa.Table, recomputed: np.ndarray, method: str, convention: st
 @click.option("--chunk-size", type=int, help="Rows per Ray task; larger inputs use Ray.")
 @click.option("--num-cpus", type=int, help="CPUs of the local Ray (default: all).")
 @click.option("--address", help="Join a Ray cluster (auto or HOST:PORT); forces Ray.")
-@click.option(
-    "--connect-timeout",
-    type=float,
-    default=CONNECT_TIMEOUT_S,
-    show_default=True,
-    help="Seconds to wait for the --address cluster before giving up.",
-)
+@connect_timeout_option
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @click.pass_context
 def main(
