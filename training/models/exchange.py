@@ -107,14 +107,10 @@ def shape_tables(n: int, k: int, pad: int) -> ShapeTables:
     )
 
 
+@cache
 def set_members(n: int, k: int, m: int) -> torch.Tensor:
     """(a, Y) x bases: pair index of (B, a) for every k-subset B of every Y (|Y| = n - m,
     a outside Y); pairs numbered as in shape_tables."""
-    return _set_members(n, k, m)
-
-
-@cache
-def _set_members(n: int, k: int, m: int) -> torch.Tensor:
     nodes = list(combinations(range(n), k))
     pair_of, q = {}, 0
     for B in nodes:
