@@ -69,6 +69,12 @@ def run_bounded(
             ready, _ = ray.wait(list(in_flight), num_returns=1)
             for ref in ready:
                 on_done(in_flight.pop(ref), ray.get(ref))
+    except KeyboardInterrupt:
+        # The driver's shutdown stops its own tasks. Force-cancelling them here races their
+        # replies, and Ray's core worker then aborts the whole process on a failed check
+        # ("Tried to complete task that was not pending"), turning exit 130 into a crash.
+        in_flight.clear()
+        raise
     finally:
         for ref in in_flight:
             ray.cancel(ref, force=True)
