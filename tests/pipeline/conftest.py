@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,28 @@ def spawn_cli():
 def processes_in_session():
     """The ``session_processes`` helper, for tests that look for a worker to kill."""
     return session_processes
+
+
+def wait_until(condition, what: str, limit: float) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``limit`` seconds."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def kill_a_busy_worker(driver, out: Path, shards_done: int, limit: float) -> None:
+    """SIGKILL one Ray worker running gen_shard for ``driver``'s mh-gen once ``out`` holds
+    ``shards_done`` shards; fails if the job finished first."""
+    victims: list[int] = []
+
+    def worker_busy() -> bool:
+        if driver.poll() is not None:
+            return True
+        found = session_processes(driver.pid)
+        victims[:] = [pid for pid, cmd in found.items() if cmd.startswith("ray::gen_shard")]
+        return bool(victims) and len(list(out.glob("n*/part-*.parquet"))) >= shards_done
+
+    wait_until(worker_busy, "a worker running gen_shard", limit)
+    assert victims, "the job finished before a worker could be killed"
+    os.kill(victims[0], signal.SIGKILL)

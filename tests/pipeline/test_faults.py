@@ -24,6 +24,9 @@ from click.testing import CliRunner
 from pipeline.cli_gen import main
 from pipeline.contract import read_table
 
+from .conftest import kill_a_busy_worker
+from .conftest import wait_until as shared_wait_until
+
 # Fast cases: 16 shards of ~10 KB (two groups), on the session's Ray.
 SMALL = ["--n", "6", "--k", "3", "--samples", "2000", "--shard-size", "250", "--no-progress"]
 # Subprocess cases: 20 shards of a slower group, so there is time to act mid-run.
@@ -54,10 +57,7 @@ def complete(out: Path) -> bool:
 
 
 def wait_until(condition, what: str, limit: float = DEADLINE_S) -> None:
-    deadline = time.monotonic() + limit
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
+    shared_wait_until(condition, what, limit)
 
 
 def assert_whole(out: Path, reference: pa.Table, shards: int) -> None:
@@ -175,18 +175,7 @@ def test_worker_sigkill_at_a_random_point_is_retried(
     out = tmp_path / "ds"
     shards_done = random.Random(fault_seed).randrange(0, SLOW_SHARDS // 2)
     driver = spawn_cli("cli_gen", *SLOW_JOB, "--out", out, "--num-cpus", "2")
-    victims: list[int] = []
-
-    def worker_busy() -> bool:
-        if driver.poll() is not None:
-            return True
-        found = processes_in_session(driver.pid)
-        victims[:] = [pid for pid, cmd in found.items() if cmd.startswith("ray::gen_shard")]
-        return bool(victims) and len(list(out.glob("n*/part-*.parquet"))) >= shards_done
-
-    wait_until(worker_busy, "a worker running gen_shard")
-    assert victims, "the job finished before a worker could be killed"
-    os.kill(victims[0], signal.SIGKILL)
+    kill_a_busy_worker(driver, out, shards_done, DEADLINE_S)
     output, _ = driver.communicate(timeout=DEADLINE_S)
     assert driver.returncode == 0, output
     assert_whole(out, slow_reference, SLOW_SHARDS)

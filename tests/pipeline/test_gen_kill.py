@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,6 +17,9 @@ from click.testing import CliRunner
 
 from pipeline.cli_gen import main
 from pipeline.contract import read_table
+
+from .conftest import kill_a_busy_worker
+from .conftest import wait_until as shared_wait_until
 
 JOB = ["--n", "10", "--k", "4", "--m", "3", "--samples", "100000", "--shard-size", "5000",
        "--no-progress"]  # fmt: skip
@@ -36,10 +38,7 @@ def parts(out: Path) -> list[Path]:
 
 
 def wait_until(condition, what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
+    shared_wait_until(condition, what, DEADLINE_S)
 
 
 @pytest.fixture(scope="module")
@@ -86,18 +85,7 @@ def test_worker_sigkill_is_retried_and_gives_the_same_rows(
 ):
     out = tmp_path / "ds"
     driver = spawn_cli("cli_gen", *JOB, "--out", out, "--num-cpus", "2")
-    victims: list[int] = []
-
-    def worker_busy() -> bool:
-        if driver.poll() is not None:
-            return True
-        found = processes_in_session(driver.pid)
-        victims[:] = [pid for pid, cmd in found.items() if cmd.startswith("ray::gen_shard")]
-        return bool(victims) and len(parts(out)) >= 1
-
-    wait_until(worker_busy, "a worker running gen_shard")
-    assert victims, "the job finished before a worker could be killed"
-    os.kill(victims[0], signal.SIGKILL)
+    kill_a_busy_worker(driver, out, 1, DEADLINE_S)
     output, _ = driver.communicate(timeout=DEADLINE_S)
     assert driver.returncode == 0, output
     assert rows(out).equals(reference)
