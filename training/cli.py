@@ -76,6 +76,13 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str | None):
     return widths
 
 
+def _pool_channels(ctx: click.Context, param: click.Parameter, value: str | None):
+    channels = _int_list(ctx, param, value)
+    if channels is not None and (len(channels) != 2 or min(channels) < 2):
+        raise click.BadParameter("expected two numbers, each >= 2 (e.g. 4,2)")
+    return channels
+
+
 def _p_scale(ctx: click.Context, param: click.Parameter, value: str) -> str:
     if value in ("off", "auto"):
         return value
@@ -177,8 +184,20 @@ def _setting(flag: str, type_: Any = None, help: str | None = None, **extra: Any
     "are used.",
 )
 @_setting("--bins", click.IntRange(2), "classify: classes over log2 height.")
-@_setting("--hidden", click.IntRange(1), "exchange: width of its learned functions.")
+@_setting(
+    "--hidden",
+    click.IntRange(0),
+    "exchange: hidden width of its pair and set functions (0: linear).",
+)
+@_setting("--head-hidden", click.IntRange(1), "exchange: hidden width of its head.")
 @_setting("--tokens", click.IntRange(2), "exchange: width of its (a, Y) set tokens.")
+@_setting(
+    "--pool-channels",
+    None,
+    "exchange: channels pooled over exchange neighbours and over each set's bases (two "
+    "numbers, each >= 2: half soft maxima, half soft minima).",
+    callback=_pool_channels,
+)
 @_setting(
     "--p-scale",
     None,

@@ -6,7 +6,7 @@ import torch
 
 from training.data import TensorData
 from training.metrics import clamp_log2
-from training.models.base import HeightModel
+from training.models.base import HeightModel, group_code
 
 # Rows per forward pass: large batches pay on a GPU, but on a CPU a batch whose activations
 # outgrow the caches halves the throughput (mlp with minor features, one thread: 18k rows/s
@@ -27,16 +27,20 @@ def predict_log2(
     """Clamped log2 predictions (finite, >= 0) for every row, on the data's device.
 
     Always in fp32, so validation during training and mh-eval report the same numbers.
-    ``batch_size`` defaults to :func:`eval_batch` of the data's device.
+    ``batch_size`` defaults to :func:`eval_batch` of the data's device. Rows are scored in
+    (n, k, m) order, so a batch mostly holds one group: exchange then runs each group's
+    tables once per batch instead of on a sliver of every batch (2x its CPU rate).
     """
     batch_size = batch_size or eval_batch(data.P.device)
     was_training = model.training
     model.eval()
     device = data.P.device
-    out = []
+    nkm = data.nkm.long()
+    order = torch.argsort(group_code(nkm[:, 0], nkm[:, 1], nkm[:, 2]), stable=True)
+    out = torch.zeros(len(data), device=device)
     for start in range(0, len(data), batch_size):
-        end = start + batch_size
-        raw = model(data.P[start:end], data.nkm[start:end])
-        out.append(clamp_log2(model.log2_pred(raw)))
+        rows = order[start : start + batch_size]
+        raw = model(data.P[rows], data.nkm[rows])
+        out[rows] = clamp_log2(model.log2_pred(raw)).float()
     model.train(was_training)
-    return torch.cat(out) if out else torch.zeros(0, device=device)
+    return out

@@ -36,7 +36,9 @@ class TrainSettings:
     init_experts: tuple[str, ...] = ()
     bins: int = 64
     hidden: int = 32
+    head_hidden: int = 32
     tokens: int = 16
+    pool_channels: tuple[int, ...] = (8, 4)
     p_scale: str = "auto"
     features: str = "raw"
     augment: bool = False
@@ -87,7 +89,7 @@ _FAMILY_OPTIONS = {
                    "aux_weight"},
     "moe-soft": {"backbone", "features", "init_experts", "experts", "gate_widths"},
     "classify": {"backbone", "features", "bins"},
-    "exchange": {"hidden", "tokens"},
+    "exchange": {"hidden", "head_hidden", "tokens", "pool_channels"},
 }  # fmt: skip
 
 

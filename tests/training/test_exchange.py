@@ -14,7 +14,9 @@ from solver import m_heights
 from training.augment import augment_batch
 from training.models import build_model
 from training.models.exchange import (
+    FLOAT32_SPREAD,
     MAX_SET_BASES,
+    LearnedPool,
     set_base_count,
     set_members,
     shape_tables,
@@ -120,6 +122,57 @@ def test_learns_real_heights_from_an_initialisation_no_better_than_the_group_mea
     with torch.no_grad():
         trained = float((model.eval()(test[0], test[1]) - test[2]).square().mean())
     assert trained < 0.6 * baseline, (trained, baseline)
+
+
+def _pool_reference(pool: LearnedPool, x, sets, present):
+    """LearnedPool written out member by member in float64."""
+    rate = pool.rate().double()
+    out = torch.zeros(len(sets), x.shape[1], x.shape[2], dtype=torch.float64)
+    for r, members in enumerate(sets.tolist()):
+        for row in range(x.shape[1]):
+            keep = [i for i in members if present[i, row]]
+            if keep:
+                z = x[keep, row].double() * rate
+                out[r, row] = torch.logsumexp(z, 0) - np.log(len(keep))
+                out[r, row] /= rate
+    return out
+
+
+@pytest.mark.parametrize("spread", [5.0, 4 * FLOAT32_SPREAD])
+def test_learned_pool_is_log_mean_exp_even_where_float32_would_underflow(spread):
+    """The fused float32 path and its float64 fallback (members spread beyond what float32
+    exponentials hold) both give the per-set log-mean-exp, with absent members left out."""
+    gen = torch.Generator().manual_seed(0)
+    pool = LearnedPool(4)
+    x = (torch.rand(30, 3, 4, generator=gen) - 0.5) * spread
+    sets = torch.randint(0, 30, (12, 5), generator=gen)
+    present = torch.rand(30, 3, generator=gen) > 0.3
+    present[sets[0]] = False  # a set with no member present pools to 0
+    with torch.no_grad():
+        got = pool(x, sets, present)
+        torch.testing.assert_close(got, _pool_reference(pool, x, sets, present).float())
+        everyone = torch.ones(30, 3, dtype=torch.bool)
+        torch.testing.assert_close(pool(x, sets), _pool_reference(pool, x, sets, everyone).float())
+        torch.testing.assert_close(
+            pool(x, sets[:, :1], present), x[sets[:, 0]] * present[sets[:, 0], :, None]
+        )
+
+
+def test_small_and_legacy_configs_build_and_stay_invariant():
+    """--pool-channels and --hidden 0 (linear pair and set functions) change widths, not the
+    symmetries; a config from before those options rebuilds with the old widths."""
+    torch.manual_seed(2)
+    P, nkm = random_batch()
+    small = exchange(pool_channels=(2, 2), hidden=0, head_hidden=8).eval()
+    assert small.pair_mlp.mlp is None and small.base_pool.rate().shape == (2,)
+    with torch.no_grad():
+        moved = augment_batch(P, nkm, torch.Generator().manual_seed(0))
+        torch.testing.assert_close(small(moved, nkm), small(P, nkm), rtol=1e-4, atol=1e-4)
+    legacy = dict(exchange().config)
+    del legacy["pool_channels"], legacy["head_hidden"]
+    old = build_model(legacy)
+    assert old.neighbour_pool.rate().shape == (8,) and old.base_pool.rate().shape == (4,)
+    assert old.head.mlp[0].out_features == legacy["hidden"]
 
 
 def test_imports_nothing_from_the_solver():

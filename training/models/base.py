@@ -62,9 +62,7 @@ class GroupBaseline(nn.Module):
 
     def __init__(self, group_means: list[list[float]], fallback: float) -> None:
         super().__init__()
-        table = sorted(
-            (_group_code(int(n), int(k), int(m)), float(v)) for n, k, m, v in group_means
-        )
+        table = sorted((group_code(int(n), int(k), int(m)), float(v)) for n, k, m, v in group_means)
         self.fallback = float(fallback)
         codes = torch.tensor([c for c, _ in table], dtype=torch.long)
         self.register_buffer("codes", codes, persistent=False)
@@ -73,13 +71,13 @@ class GroupBaseline(nn.Module):
     def forward(self, nkm: torch.Tensor) -> torch.Tensor:
         if not len(self.codes):
             return torch.full((len(nkm),), self.fallback, device=nkm.device)
-        code = _group_code(nkm[:, 0], nkm[:, 1], nkm[:, 2])
+        code = group_code(nkm[:, 0], nkm[:, 1], nkm[:, 2])
         index = torch.searchsorted(self.codes, code).clamp(max=len(self.codes) - 1)
         fallback = torch.full_like(self.means[index], self.fallback)
         return torch.where(self.codes[index] == code, self.means[index], fallback)
 
 
-def _group_code(n: Any, k: Any, m: Any) -> Any:
+def group_code(n: Any, k: Any, m: Any) -> Any:
     """One sortable integer per (n, k, m), for ints and int tensors alike."""
     return (n * 1000 + k) * 1000 + m
 

@@ -48,10 +48,13 @@ from training.models.minors import FLOOR, LOG_SCALE, all_minors, minor_index
 # Largest number of (a, Y, B) memberships of one (n, k, m): 12,600 on the course grid
 # ((10, 4, 3) and (10, 4, 4)); the gathered tokens of a batch grow with it.
 MAX_SET_BASES = 200_000
-# Channels at the two widest stages (every exchange neighbour, every (a, Y, B) membership):
-# the exact aggregations there act on one number each, and these stages dominate the cost.
-NEIGHBOUR_CHANNELS = 8
-PAIR_CHANNELS = 4
+# Channels at the two widest stages (every exchange neighbour, every (a, Y, B) membership) of
+# configs that do not name them (checkpoints from before "pool_channels" existed): the exact
+# aggregations there act on one number each, and these stages dominate the cost.
+LEGACY_POOL_CHANNELS = (8, 4)
+# Spread (in nats) of one pooling's scaled members beyond which float32 exponentials, shifted
+# by the largest, could underflow (below about e^-87): such a pooling runs in float64.
+FLOAT32_SPREAD = 60.0
 
 
 @dataclass(frozen=True)
@@ -138,9 +141,12 @@ class LearnedPool(nn.Module):
     a soft maximum (s = +1, the first half of the channels) or a soft minimum (s = -1, the
     second half), each at its own learned temperature t_c (large t_c: the mean).
 
-    Pooling is over index sets into a shared list of members (the exchange neighbours of each
-    pair, the bases inside each Y), so each member's exponential is computed once however many
-    sets hold it; sums run in float64, where the shifted exponentials cannot underflow to 0.
+    Pooling is over index sets into a shared, member-major list of members (the exchange
+    neighbours of each pair, the bases inside each Y): each member's exponential is computed
+    once however many sets hold it, and each set's sum is one embedding_bag (a fused gather and
+    sum). The exponentials are shifted by the largest member per row and channel; in float32
+    they would underflow to 0 where members spread by more than FLOAT32_SPREAD, so such a
+    pooling runs in float64 (the same function, slower; rare in trained models).
     """
 
     def __init__(self, channels: int) -> None:
@@ -158,74 +164,83 @@ class LearnedPool(nn.Module):
     def forward(
         self, x: torch.Tensor, sets: torch.Tensor | None = None, present: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """x: (b, N, C) member values; sets: (R, r) member indices of each of R sets, or None
-        for one set of all N members; present: (b, N) bool, members that count (others are
-        left out). Returns (b, R, C) float32, or (b, C) without sets; a set without members
+        """x: (N, b, C) member values; sets: (R, r) member indices of each of R sets, or None
+        for one set of all N members; present: (N, b) bool, members that count (others are
+        left out). Returns (R, b, C) float32, or (b, C) without sets; a set without members
         present pools to 0."""
-        rate = self.rate().double()
-        z = x.double() * rate
-        shift = z.amax(1, keepdim=True).detach()  # (b, 1, C): the largest exponential is 1
+        with torch.autocast(x.device.type, enabled=False):
+            return self._pool(x.float(), sets, present)
+
+    def _pool(
+        self, x: torch.Tensor, sets: torch.Tensor | None, present: torch.Tensor | None
+    ) -> torch.Tensor:
+        if sets is not None and sets.shape[1] == 1:  # the mean of one member is the member
+            one = x[sets[:, 0]]
+            return one if present is None else one * present[sets[:, 0], :, None]
+        rate = self.rate()
+        z = x * rate
+        shift = z.detach().amax(0, keepdim=True)  # (1, b, C): the largest exponential is 1
+        if (shift - z.detach().amin(0, keepdim=True)).max() > FLOAT32_SPREAD:
+            z, shift, rate = z.double(), shift.double(), rate.double()
         e = torch.exp(z - shift)
         if sets is None:
-            return ((torch.log(e.mean(1)) + shift.squeeze(1)) / rate).float()
-        count = x.new_full((1, 1, 1), sets.shape[1], dtype=torch.float64)
-        if present is not None:
+            return ((torch.log(e.mean(0)) + shift[0]) / rate).float()
+        N, b, C = e.shape
+        count: torch.Tensor | float = float(sets.shape[1])
+        some_absent = present is not None and not bool(present.all())
+        if some_absent:
             e = e * present[..., None]
-            count = _set_sums(present[..., None].double(), sets)
-        total = _set_sums(e, sets)
-        log_mean = torch.log(total.clamp_min(1e-300)) - torch.log(count.clamp_min(1))
+            count = F.embedding_bag(sets, present.to(e.dtype), mode="sum")[..., None]
+        total = F.embedding_bag(sets, e.reshape(N, b * C), mode="sum").view(-1, b, C)
+        tiny = torch.finfo(e.dtype).tiny
+        log_mean = torch.log(total.clamp_min(tiny)) - torch.log(torch.as_tensor(count).clamp_min(1))
         pooled = (log_mean + shift) / rate
-        if present is not None:
+        if some_absent:
             pooled = pooled * (count > 0)
         return pooled.float()
 
 
-def _set_sums(values: torch.Tensor, sets: torch.Tensor) -> torch.Tensor:
-    """values (b, N, C), sets (R, r) -> (b, R, C): the sum of the members of every set.
-
-    Gathers whole rows of a member-major copy, so each index selects b * C contiguous values.
-    """
-    b, N, C = values.shape
-    rows = values.permute(1, 0, 2).reshape(N, b * C)
-    R, r = sets.shape
-    summed = rows.index_select(0, sets.reshape(-1)).view(R, r, b * C).sum(1)
-    return summed.view(R, b, C).permute(1, 0, 2)
-
-
 class SkipMLP(nn.Module):
     """A one-hidden-layer MLP plus a linear path: the linear part of a learned function (e.g.
-    log v(B, a) = LSE_b L(B-b+a) - L(B)) is there from the first step, the MLP learns the rest."""
+    log v(B, a) = LSE_b L(B-b+a) - L(B)) is there from the first step, the MLP learns the rest.
+    With hidden = 0 it is the linear path alone (the cheapest learned function per pair)."""
 
     def __init__(self, width_in: int, hidden: int, width_out: int) -> None:
         super().__init__()
         self.linear = nn.Linear(width_in, width_out)
-        self.mlp = nn.Sequential(
-            nn.Linear(width_in, hidden), nn.GELU(), nn.Linear(hidden, width_out)
-        )
+        self.mlp = None
+        if hidden:
+            self.mlp = nn.Sequential(
+                nn.Linear(width_in, hidden), nn.GELU(), nn.Linear(hidden, width_out)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x) + self.mlp(x)
+        return self.linear(x) if self.mlp is None else self.linear(x) + self.mlp(x)
 
 
 class ExchangeModel(HeightModel):
-    """--model exchange; config: hidden (width of every learned function), tokens (width of the
-    pair and set tokens)."""
+    """--model exchange; config: hidden (hidden width of the pair and set functions, 0 for
+    linear ones), head_hidden (of the head; older configs: hidden), tokens (width of the set
+    tokens), pool_channels (channels pooled over exchange neighbours and over the bases of
+    each set; older configs: LEGACY_POOL_CHANNELS)."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config)
         pad, hidden, tokens = config["pad"], int(config["hidden"]), int(config["tokens"])
+        neighbour_channels, pair_channels = config.get("pool_channels", LEGACY_POOL_CHANNELS)
+        head_hidden = int(config.get("head_hidden", hidden))
         index = minor_index(pad)
         self.pad = pad
         for s in range(1, pad + 1):  # buffers follow the model to its device, never saved
             self.register_buffer(f"entry{s}", index.entry[s - 1], persistent=False)
             self.register_buffer(f"sub{s}", index.sub[s - 1], persistent=False)
-        self.neighbour_in = nn.Linear(3, NEIGHBOUR_CHANNELS)
-        self.neighbour_pool = LearnedPool(NEIGHBOUR_CHANNELS)
-        self.pair_mlp = SkipMLP(NEIGHBOUR_CHANNELS + 2, hidden, PAIR_CHANNELS)
-        self.base_pool = LearnedPool(PAIR_CHANNELS)
-        self.set_mlp = SkipMLP(PAIR_CHANNELS, hidden, tokens)
+        self.neighbour_in = nn.Linear(3, neighbour_channels)
+        self.neighbour_pool = LearnedPool(neighbour_channels)
+        self.pair_mlp = SkipMLP(neighbour_channels + 2, hidden, pair_channels)
+        self.base_pool = LearnedPool(pair_channels)
+        self.set_mlp = SkipMLP(pair_channels, hidden, tokens)
         self.set_pool = LearnedPool(tokens)
-        self.head = SkipMLP(tokens + 3, hidden, 1)
+        self.head = SkipMLP(tokens + 3, head_hidden, 1)
         self._tables: dict[tuple, Any] = {}  # index tables per shape and device, made on first use
 
     def _shape(self, n: int, k: int, device: torch.device) -> ShapeTables:
@@ -263,24 +278,25 @@ class ExchangeModel(HeightModel):
         if set_base_count(n, k, m) > MAX_SET_BASES:
             raise ValueError(f"exchange supports up to {MAX_SET_BASES} (a, Y, B) per (n, k, m)")
         t = self._shape(n, k, minors.device)
-        det = minors[t.node_minor].T  # (b, X)
+        # member-major throughout: (nodes | pairs | sets, rows, channels), so every gather of
+        # the pooling steps copies whole contiguous rows
+        det = minors[t.node_minor]  # (X, b)
         with torch.autocast(det.device.type, enabled=False):
             # log2 |det G_X| of the scaled P, centred per minor size as minors.py does (O(1)),
             # and what that removed: a pair value is a ratio of minors of different sizes, so
             # the unscaled log |det G_X| = level + offset is what the exact formula uses
-            size = t.node_size.double()
+            size = t.node_size.double()[:, None]
             centre = torch.lgamma(size + 1) / (2 * math.log(2)) + size * math.log2(self.p_scale)
             zero = det == 0
-            level = (det.abs().log2() - centre).clamp_min(FLOOR).float() / LOG_SCALE  # (b, X)
+            level = (det.abs().log2() - centre).clamp_min(FLOOR).float() / LOG_SCALE  # (X, b)
             offset = (centre.float() / LOG_SCALE).expand_as(level)
-            node = torch.stack([level, offset, zero.float()], dim=-1)  # (b, X, 3)
+            node = torch.stack([level, offset, zero.float()], dim=-1)  # (X, b, 3)
             # soft max / min over each pair's exchange neighbours of a learned node function
-            pooled = self.neighbour_pool(self.neighbour_in(node), t.pair_neighbours)  # (b, Q, C)
-        base = node[:, t.pair_base]  # (b, Q, 3): level, offset and zero flag of B
-        pair = self.pair_mlp(torch.cat([pooled, base[..., :2]], dim=-1))  # (b, Q, channels)
+            pooled = self.neighbour_pool(self.neighbour_in(node), t.pair_neighbours)  # (Q, b, C)
+        base = node[t.pair_base, :, :2]  # (Q, b, 2): level and offset of B
+        pair = self.pair_mlp(torch.cat([pooled, base], dim=-1))  # (Q, b, channels)
         members = self._sets(n, k, m, minors.device)  # (S, bases): pairs (B, a), B in Y
-        with torch.autocast(det.device.type, enabled=False):
-            sets = self.base_pool(pair.float(), members, ~zero[:, t.pair_base])  # (b, S, C)
+        sets = self.base_pool(pair, members, ~zero[t.pair_base])  # (S, b, C)
         code = self.set_pool(self.set_mlp(sets))  # (b, tokens)
         feats = nkm.to(code.dtype) / (2 * self.pad)
         return self.head(torch.cat([code, feats], dim=-1)).squeeze(-1).float()

@@ -85,7 +85,9 @@ def make_model_config(
             "target_mean": data.target_mean,
             "group_means": data.group_means,
             "hidden": s.hidden,
+            "head_hidden": s.head_hidden,
             "tokens": s.tokens,
+            "pool_channels": list(s.pool_channels),
         }
     features = features or s.features
     if features not in FEATURES:
