@@ -1,10 +1,11 @@
-"""The prepared GPU check runs its whole path on a CPU (--smoke), so it cannot rot unseen."""
+"""Benchmark scripts run their whole path on a CPU in the slow suite, so they cannot rot unseen."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,3 +27,28 @@ def test_gpu_check_smoke_on_cpu(tmp_path):
     assert set(summary["families"]) >= {"mlp", "exchange", "moe-sparse", "classify"}
     assert all(f["train_samples_per_s"] > 0 for f in summary["families"].values())
     assert len(summary["exchange_training"]["groups"]) == 21
+
+
+@pytest.mark.slow
+def test_predict_rate_reports_every_variant_and_the_target():
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "predict_rate.py"),
+            "--rows",
+            "210",
+            "--repeats",
+            "1",
+            "--threads",
+            "1",
+        ],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    ).stdout
+    table = [line.split("|") for line in out.splitlines() if line.startswith("| ")][1:]
+    assert [row[1].strip() for row in table] == ["default", "mid", "small", "linear", "mlp"]
+    assert all(float(row[3].replace(",", "")) > 0 for row in table)
+    assert "target 20,000" in out
