@@ -419,7 +419,7 @@ def _heights_chunk(P: np.ndarray, m: int, convention: str) -> np.ndarray:
 
 
 # A masked minimum over the leaves costs about this many child look-ups of the level recursion.
-BRANCH_PASS = 4.0
+BRANCH_PASS = 3.0
 
 
 def use_branching(n: int, k: int, m: int) -> bool:
