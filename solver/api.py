@@ -100,7 +100,7 @@ def _method(name: str) -> Callable[[np.ndarray, int, str], np.ndarray]:
 # values, vertex's cover). The pruned method: per column it minimises, LEVEL_S per child
 # look-up of the level recursion (or BRANCH_PASS look-ups per leaf and node of the branching,
 # solver.pruned.use_branching). It minimises the first column and the share PRUNE_SURVIVORS of
-# the others; where disjoint bases give each column a bound (n >= m k) only BOUND_SURVIVORS of
+# the others; where disjoint bases give each column a bound (n >= (m+1) k) only BOUND_SURVIVORS of
 # them reach a level pass, else every column gets the bit-packed test first (PACKED_SHARE).
 VALUE_S = 4e-9
 LEVEL_S = 6e-9
@@ -145,7 +145,7 @@ def pruned_seconds(n: int, k: int, m: int) -> float:
         per_column = BRANCH_PASS * branch_nodes(k, m) * leaves
     else:
         per_column = plan_lookups(n - 1, k, n - m)
-    if n >= m * k:  # bounds from disjoint bases: columns are pruned before any level pass
+    if n >= (m + 1) * k:  # bounds from disjoint bases: columns are pruned before any level pass
         columns = 1 + BOUND_SURVIVORS * (n - 1)
         values += columns * leaves * (k + 1)
         return MATRIX_S + VALUE_S * values + LEVEL_S * per_column * columns
