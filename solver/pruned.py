@@ -271,12 +271,13 @@ def cheap_bounds(dets: np.ndarray, singular: np.ndarray, n: int, k: int, m: int)
 
     Pairwise disjoint bases B_1..B_t without a: a set Z of m - 1 removed columns (Y = the rest)
     meets at most m - 1 of them, so some B_i lies in Y and f(a, Y) <= v(B_i, a); the worst Z
-    spares the m-th smallest v(B_i, a). Needs t >= m bases avoiding a (n >= m k or so).
+    spares the m-th smallest v(B_i, a). Needs t = m + 1 disjoint bases (n >= (m+1) k), so
+    that every column keeps m of them; with fewer, no column gets a bound.
     """
     N = dets.shape[1]
-    count = min(m + 1, n // k)
+    count = m + 1
     out = np.full((n, N), np.inf)
-    if count < m:
+    if n < count * k:
         return out
     picks = disjoint_bases(dets, singular, n, k, count)
     masks, rank_n = subsets(n, k), ranks(n)
