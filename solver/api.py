@@ -108,6 +108,10 @@ PRUNE_SURVIVORS = 0.12
 BOUND_SURVIVORS = 0.08
 PACKED_SHARE = 0.06  # a bit-packed look-up (64 matrices per word) against a float one
 MATRIX_S = 4e-6  # fixed cost per matrix (chunking, Python per chunk)
+# Beyond CACHE_BASES k-subsets per matrix the gathers leave the caches: the pruned method's
+# time grows by (C(n, k) / CACHE_BASES)^CACHE_POWER (measured at n = 18..20, k = 9, 10).
+CACHE_BASES = 24_310
+CACHE_POWER = 1.1
 # One solved HiGHS LP with its certificate bookkeeping.
 LP_SOLVE_S = 2e-4
 # Beyond this many gathered values per matrix vertex's index tables outgrow memory.
@@ -132,10 +136,15 @@ def minor_terms(k: int, r: int) -> int:
 
 def pruned_seconds(n: int, k: int, m: int) -> float:
     """Expected seconds per matrix of the pruned closed form (see the constants above)."""
-    from solver.pruned import BRANCH_PASS, branch_nodes, use_branching
-
     if n - m < k:
         return MATRIX_S
+    power = CACHE_POWER if n - m > k else CACHE_POWER / 3  # m = n - k: one streaming pass
+    return max(1.0, comb(n, k) / CACHE_BASES) ** power * _pruned_in_cache(n, k, m)
+
+
+def _pruned_in_cache(n: int, k: int, m: int) -> float:
+    from solver.pruned import BRANCH_PASS, branch_nodes, use_branching
+
     sums = comb(n, k + 1) * (k + 1)  # T(S) for every (k+1)-set: each k-subset once per S
     values = minor_terms(k, n - k) + sums
     if n - m == k:  # one pass over the (k+1)-sets: their sums and smallest minor
