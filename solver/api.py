@@ -96,14 +96,22 @@ def _method(name: str) -> Callable[[np.ndarray, int, str], np.ndarray]:
 
 # Cost model for "auto" and for sizing mh-gen's shards: seconds per matrix on one core of the
 # test machine, fitted to timings of benchmarks/solver_scaling.py (integer P in [-100, 100]).
-# The closed form: VALUE_S per gathered value (minors, pair numerators, vertex's cover); the
-# pruned recursion: LEVEL_S per child look-up of its float minimisation, which runs for the first
-# column and for the surviving share PRUNE_SURVIVORS of the others, plus the bit-packed test.
+# The closed form: VALUE_S per gathered value (minors, the sums T(S) over (k+1)-sets, pair
+# values, vertex's cover). The pruned method: per column it minimises, LEVEL_S per child
+# look-up of the level recursion (or BRANCH_PASS look-ups per leaf and node of the branching,
+# solver.pruned.use_branching). It minimises the first column and the share PRUNE_SURVIVORS of
+# the others; where disjoint bases give each column a bound (n >= (m+1) k) only BOUND_SURVIVORS of
+# them reach a level pass, else every column gets the bit-packed test first (PACKED_SHARE).
 VALUE_S = 4e-9
 LEVEL_S = 6e-9
 PRUNE_SURVIVORS = 0.12
-PACKED_SHARE = 0.15  # a bit-packed look-up costs about this share of a float one
+BOUND_SURVIVORS = 0.08
+PACKED_SHARE = 0.06  # a bit-packed look-up (64 matrices per word) against a float one
 MATRIX_S = 4e-6  # fixed cost per matrix (chunking, Python per chunk)
+# Beyond CACHE_BASES k-subsets per matrix the gathers leave the caches: the pruned method's
+# time grows by (C(n, k) / CACHE_BASES)^CACHE_POWER (measured at n = 18..20, k = 9, 10).
+CACHE_BASES = 24_310
+CACHE_POWER = 1.1
 # One solved HiGHS LP with its certificate bookkeeping.
 LP_SOLVE_S = 2e-4
 # Beyond this many gathered values per matrix vertex's index tables outgrow memory.
@@ -115,10 +123,10 @@ HIGHS_MARGIN = 8.0
 
 
 def vertex_cost(n: int, k: int, m: int) -> int:
-    """Values the closed form gathers per matrix: Cramer numerators, then min over B in Y."""
+    """Values the closed form gathers per matrix: T(S), pair values, then min over B in Y."""
     pairs = comb(n, k) * (n - k)
     cover = n * comb(n - 1, n - m) * comb(n - m, k) if n - m > k else 0
-    return pairs * k + cover
+    return pairs * 3 + cover
 
 
 def minor_terms(k: int, r: int) -> int:
@@ -130,10 +138,30 @@ def pruned_seconds(n: int, k: int, m: int) -> float:
     """Expected seconds per matrix of the pruned closed form (see the constants above)."""
     if n - m < k:
         return MATRIX_S
-    values = minor_terms(k, n - k) + comb(n, k) * (n - k) * k
-    levels = plan_lookups(n - 1, k, n - m) if n - m > k else 0
+    power = CACHE_POWER if n - m > k else CACHE_POWER / 3  # m = n - k: one streaming pass
+    return max(1.0, comb(n, k) / CACHE_BASES) ** power * _pruned_in_cache(n, k, m)
+
+
+def _pruned_in_cache(n: int, k: int, m: int) -> float:
+    from solver.pruned import BRANCH_PASS, branch_nodes, use_branching
+
+    sums = comb(n, k + 1) * (k + 1)  # T(S) for every (k+1)-set: each k-subset once per S
+    values = minor_terms(k, n - k) + sums
+    if n - m == k:  # one pass over the (k+1)-sets: their sums and smallest minor
+        return MATRIX_S + VALUE_S * (values + sums)
+    leaves = comb(n - 1, k)
+    if use_branching(n, k, m):
+        per_column = BRANCH_PASS * branch_nodes(k, m) * leaves
+    else:
+        per_column = plan_lookups(n - 1, k, n - m)
+    if n >= (m + 1) * k:  # bounds from disjoint bases: columns are pruned before any level pass
+        columns = 1 + BOUND_SURVIVORS * (n - 1)
+        values += columns * leaves * (k + 1)
+        return MATRIX_S + VALUE_S * values + LEVEL_S * per_column * columns
+    values += n * leaves * 2  # every column's pair values, from T
     float_columns = 1 + PRUNE_SURVIVORS * (n - 1)
-    return MATRIX_S + VALUE_S * values + LEVEL_S * levels * (float_columns + PACKED_SHARE * n)
+    packed = 0 if use_branching(n, k, m) else PACKED_SHARE * n
+    return MATRIX_S + VALUE_S * values + LEVEL_S * per_column * (float_columns + packed)
 
 
 def vertex_seconds(n: int, k: int, m: int) -> float:

@@ -105,14 +105,17 @@ def minors(k: int, r: int) -> Minors:
 
 @dataclass(frozen=True)
 class PairTables:
-    """For one column a: the bases B of [n] without a, and the k sets B - b + a (b in B ascending).
+    """For one column a: the bases B of [n] without a, and the k+1 subsets of S = B + a.
 
     Row i is the i-th k-subset of the n-1 other columns (ascending mask order in [n-1], the
-    leaves of :func:`level_children`); entries index ``subsets(n, k)``.
+    leaves of :func:`level_children`); entries index ``subsets(n, k)``. ``around[i]`` lists
+    S - x for x in S ascending (B itself is S - a), so that T(S) = sum_x |det G_{S-x}| is
+    summed in the same order as :func:`superset_children` sums it.
     """
 
     basis: np.ndarray  # (C(n-1,k),) index of B
-    swaps: np.ndarray  # (C(n-1,k), k) index of B - b + a
+    around: np.ndarray  # (C(n-1,k), k+1) index of S - x, x in S = B + a ascending
+    sup: np.ndarray  # (C(n-1,k),) index of S = B + a among the (k+1)-subsets of [n]
     masks: np.ndarray  # (C(n-1,k),) mask of B in [n]
 
 
@@ -129,7 +132,7 @@ PAIR_CACHE_MAX = 4_000_000
 
 def pair_tables(n: int, k: int, a: int) -> PairTables:
     """Tables of column a, cached for shapes where all columns' tables stay small."""
-    if n * comb(n - 1, k) * (k + 2) <= PAIR_CACHE_MAX:
+    if n * comb(n - 1, k) * (k + 4) <= PAIR_CACHE_MAX:
         return _cached_pair_tables(n, k, a)
     return _pair_tables(n, k, a)
 
@@ -142,9 +145,23 @@ def _cached_pair_tables(n: int, k: int, a: int) -> PairTables:
 def _pair_tables(n: int, k: int, a: int) -> PairTables:
     rank_n = ranks(n)
     B = expand(subsets(n - 1, k), a)
-    bits = members(B, k, n)
-    swapped = (B[:, None] & ~(np.int64(1) << bits)) | (np.int64(1) << a)
-    return PairTables(rank_n[B].astype(np.intp), rank_n[swapped].astype(np.intp), B)
+    S = B | (np.int64(1) << a)
+    around = S[:, None] & ~(np.int64(1) << members(S, k + 1, n))
+    return PairTables(
+        rank_n[B].astype(np.intp), rank_n[around].astype(np.intp), rank_n[S].astype(np.intp), B
+    )
+
+
+@cache
+def superset_children(n: int, k: int) -> np.ndarray:
+    """(C(n,k+1), k+1): for each (k+1)-subset S of [n] (ascending masks), the ranks of S - x
+    for x in S ascending, i.e. the k-subsets it holds.
+
+    T(S) = sum_x |det G_{S-x}| gives every pair value of S at once: for B = S - a,
+    v(B, a) = sum_{b in B} |det G_{B-b+a}| / |det G_B| = (T(S) - |det G_B|) / |det G_B|.
+    """
+    S = subsets(n, k + 1)
+    return ranks(n)[S[:, None] & ~(np.int64(1) << members(S, k + 1, n))].astype(np.intp)
 
 
 def level_plan(w: int, k: int, top: int) -> tuple[int, ...]:

@@ -27,7 +27,16 @@ from math import comb
 
 import numpy as np
 
-from solver.lattice import level_children, minors, pair_tables, ranks, subsets
+from solver.lattice import (
+    level_children,
+    members,
+    minors,
+    pair_tables,
+    plan_lookups,
+    ranks,
+    subsets,
+    superset_children,
+)
 from solver.vertex import permanents
 
 # Real-valued P: see solver.vertex (the same noise test, so singular bases agree).
@@ -35,6 +44,9 @@ ROUNDING_RTOL = 1e-12
 INPUT_NOISE = 1e-12
 # Matrices per chunk so that the pair values of all columns stay within this many floats.
 _CHUNK_BUDGET = 1 << 23
+# _levels: children per set beyond which a level is gathered in blocks of this many values.
+_WIDE = 16
+_BLOCK = 1 << 22
 # What the last call pruned: {"pairs": (a, matrix) pairs, "minimised": those minimised}.
 last_stats: dict[str, int] = {"pairs": 0, "minimised": 0}
 
@@ -116,20 +128,39 @@ def _as_python_ints(flat: np.ndarray) -> np.ndarray:
     return out
 
 
-def column_values(dets: np.ndarray, singular: np.ndarray, n: int, k: int, a: int) -> np.ndarray:
+def superset_sums(dets: np.ndarray, n: int, k: int) -> np.ndarray:
+    """T(S) = sum_{x in S ascending} |det G_{S-x}| for every (k+1)-subset S, (C(n,k+1), N)."""
+    children = superset_children(n, k)
+    total = np.take(dets, children[:, 0], axis=0)
+    part = np.empty_like(total)
+    for j in range(1, k + 1):
+        np.take(dets, children[:, j], axis=0, out=part)
+        total += part
+    return total
+
+
+def column_values(
+    dets: np.ndarray, singular: np.ndarray, n: int, k: int, a: int, total: np.ndarray | None = None
+) -> np.ndarray:
     """v(B, a) for every basis B of [n] \\ {a} (leaf order), (C(n-1,k), N); +inf if B singular.
 
-    The numerator is summed over b ascending, as in :func:`solver.vertex.pair_values`.
+    v(B, a) = (T(B + a) - |det G_B|) / |det G_B| with T summed as in :func:`superset_sums`,
+    the formula :mod:`solver.vertex` uses too, so both give the same floats. ``total``: T of
+    every (k+1)-set, when already computed (else T(B + a) is summed here).
     """
     t = pair_tables(n, k, a)
-    num = np.take(dets, t.swaps[:, 0], axis=0)
-    if k > 1:
+    if total is not None:
+        num = np.take(total, t.sup, axis=0)
+    else:
+        num = np.take(dets, t.around[:, 0], axis=0)
         part = np.empty_like(num)
-        for j in range(1, k):
-            np.take(dets, t.swaps[:, j], axis=0, out=part)
+        for j in range(1, k + 1):
+            np.take(dets, t.around[:, j], axis=0, out=part)
             num += part
+    den = np.take(dets, t.basis, axis=0)
+    num -= den
     with np.errstate(divide="ignore", invalid="ignore"):
-        num /= np.take(dets, t.basis, axis=0)
+        num /= den
     bad = np.take(singular, t.basis, axis=0)
     if bad.any():
         num[bad] = np.inf
@@ -141,9 +172,16 @@ def _levels(leaves: np.ndarray, children: tuple[np.ndarray, ...], reduce) -> lis
     out = [leaves]
     for child in children:
         prev = out[-1]
-        cur = prev[child[:, 0]]
-        for j in range(1, child.shape[1]):
-            reduce(cur, prev[child[:, j]], out=cur)
+        width = child.shape[1]
+        if width <= _WIDE:
+            cur = prev[child[:, 0]]
+            for j in range(1, width):
+                reduce(cur, prev[child[:, j]], out=cur)
+        else:  # a long jump (few sets, many children): whole blocks, no Python loop per child
+            cur = np.empty((child.shape[0],) + prev.shape[1:], dtype=prev.dtype)
+            step = max(1, _BLOCK // (width * max(1, prev[0].size)))
+            for i in range(0, child.shape[0], step):
+                reduce.reduce(prev[child[i : i + step]], axis=1, out=cur[i : i + step])
         out.append(cur)
     return out
 
@@ -160,66 +198,243 @@ def column_best(values: np.ndarray, children: tuple[np.ndarray, ...], convention
     return top.max(axis=0)
 
 
+def _pack(bits: np.ndarray) -> np.ndarray:
+    """(rows, N) bool as (rows, ceil(N/64)) uint64: 64 matrices per word."""
+    packed = np.packbits(bits, axis=1)
+    pad = -packed.shape[1] % 8
+    if pad:
+        packed = np.pad(packed, ((0, 0), (0, pad)))
+    return np.ascontiguousarray(packed).view(np.uint64)
+
+
 def _alive(values: np.ndarray, best: np.ndarray, children, convention: str) -> np.ndarray:
     """Per matrix: does some Y hold only bases with v > best (and, when skipping, one basis)?
 
-    One bit per matrix, eight to a byte: the same level recursion as :func:`column_best`, with
+    One bit per matrix, 64 to a word: the same level recursion as :func:`column_best`, with
     AND in place of min (and OR for "holds a basis").
     """
     N = values.shape[1]
-    above = np.packbits(values > best[None, :], axis=1)
-    top = _levels(above, children, np.bitwise_and)[-1]
+    top = _levels(_pack(values > best[None, :]), children, np.bitwise_and)[-1]
     if convention == "skip-unbounded":
-        finite = np.packbits(np.isfinite(values), axis=1)
-        top &= _levels(finite, children, np.bitwise_or)[-1]
-    return np.unpackbits(np.bitwise_or.reduce(top, axis=0), count=N).astype(bool)
+        top &= _levels(_pack(np.isfinite(values)), children, np.bitwise_or)[-1]
+    word = np.bitwise_or.reduce(top, axis=0)
+    return np.unpackbits(word.view(np.uint8), count=N).astype(bool)
+
+
+def _all_pairs(dets: np.ndarray, singular: np.ndarray, n: int, k: int, convention: str):
+    """m = n - k: every Y is one basis, so h = max over pairs (B, a) of v(B, a).
+
+    Per (k+1)-set S the pairs inside it are (S - x, x), and (T(S) - d) / d falls as d grows,
+    so the largest is at the smallest |det G_{S-x}|: one pass over the (k+1)-sets.
+    """
+    children = superset_children(n, k)
+    masked = np.where(singular, np.inf, dets) if singular.any() else dets
+    total = np.take(dets, children[:, 0], axis=0)
+    low = np.take(masked, children[:, 0], axis=0)
+    part = np.empty_like(total)
+    for j in range(1, k + 1):
+        np.take(dets, children[:, j], axis=0, out=part)
+        total += part
+        if masked is not dets:
+            np.take(masked, children[:, j], axis=0, out=part)
+        np.minimum(low, part, out=low)
+    total -= low
+    with np.errstate(divide="ignore", invalid="ignore"):
+        total /= low
+    total[np.isnan(total)] = -np.inf  # every k-subset of S singular: no pair value
+    best = total.max(axis=0)
+    if convention == "exact":
+        best[singular.any(axis=0)] = np.inf
+    return best
+
+
+def disjoint_bases(dets: np.ndarray, singular: np.ndarray, n: int, k: int, count: int):
+    """Per matrix, up to ``count`` pairwise disjoint bases chosen greedily by largest |det|:
+    (count, N) ranks into subsets(n, k), -1 where none is left."""
+    masks = subsets(n, k)
+    N = dets.shape[1]
+    score = np.where(singular, -1.0, dets)
+    used = np.zeros(N, dtype=np.int64)
+    out = np.full((count, N), -1, dtype=np.intp)
+    for i in range(count):
+        free = (masks[:, None] & used[None, :]) == 0
+        pick = np.where(free, score, -1.0).argmax(axis=0)
+        ok = score[pick, np.arange(N)] > 0
+        ok &= ((masks[pick] & used) == 0) if i else ok
+        out[i] = np.where(ok, pick, -1)
+        used |= np.where(ok, masks[pick], 0)
+    return out
+
+
+def cheap_bounds(dets: np.ndarray, singular: np.ndarray, n: int, k: int, m: int) -> np.ndarray:
+    """(n, N) upper bounds on each column's best f(a, Y), +inf where none is known.
+
+    Pairwise disjoint bases B_1..B_t without a: a set Z of m - 1 removed columns (Y = the rest)
+    meets at most m - 1 of them, so some B_i lies in Y and f(a, Y) <= v(B_i, a); the worst Z
+    spares the m-th smallest v(B_i, a). Needs t = m + 1 disjoint bases (n >= (m+1) k), so
+    that every column keeps m of them; with fewer, no column gets a bound.
+    """
+    N = dets.shape[1]
+    count = m + 1
+    out = np.full((n, N), np.inf)
+    if n < count * k:
+        return out
+    picks = disjoint_bases(dets, singular, n, k, count)
+    masks, rank_n = subsets(n, k), ranks(n)
+    children = superset_children(n, k)
+    cols = np.arange(N)
+    values = np.full((count, N), np.inf)
+    for a in range(n):
+        values[:] = np.inf
+        for i in range(count):
+            ok = picks[i] >= 0
+            B = np.where(ok, masks[np.maximum(picks[i], 0)], 0)
+            ok &= (B >> a & 1) == 0
+            if not ok.any():
+                continue
+            S = np.where(ok, rank_n[B | (np.int64(1) << a)], 0)
+            total = dets[children[S, 0], cols]
+            for j in range(1, k + 1):
+                total = total + dets[children[S, j], cols]
+            den = dets[np.maximum(picks[i], 0), cols]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                v = (total - den) / den
+            values[i] = np.where(ok, v, np.inf)
+        out[a] = np.sort(values, axis=0)[m - 1]
+    return out
+
+
+def branch_nodes(k: int, m: int) -> int:
+    """Nodes of :func:`column_branch`'s tree: sum_{d < m} k^d."""
+    return sum(k**d for d in range(m))
+
+
+def column_branch(values: np.ndarray, n: int, k: int, m: int, convention: str) -> np.ndarray:
+    """The same max over Y of f(a, Y) as :func:`column_best`, by branching on the removed set.
+
+    Write Y = [n-1] minus Z, |Z| = m - 1, and g(Z) = min over bases avoiding Z (+inf if none).
+    Some Z* is optimal; walking from Z = {} and adding, at each node, the element of the
+    node's minimising basis B that Z* holds (one must exist unless g(Z*) = g(Z)) reaches Z* or
+    a node of the same value, so the max over the tree's nodes (k branches per node, depth
+    m - 1) is the max over all Z. Costs sum_{d < m} k^d masked minima over the leaves, far
+    below the level recursion's 2^(n-1)-ish sets when m is small. Under "skip-unbounded" a
+    node with finite g is itself reached by a finite Z (extend it outside its basis), and
+    nodes with g = +inf are skipped.
+    """
+    N = values.shape[1]
+    leaf_masks = subsets(n - 1, k).astype(np.int32)
+    leaf_members = members(subsets(n - 1, k), k, n - 1)
+    cols = np.arange(N)
+    best = np.full(N, -np.inf)
+    frontier = [np.zeros(N, dtype=np.int32)]
+    for depth in range(m):
+        nxt = []
+        for Z in frontier:
+            free = (leaf_masks[:, None] & Z[None, :]) == 0
+            masked = np.where(free, values, np.inf)
+            pick = masked.argmin(axis=0)
+            g = masked[pick, cols]
+            if convention == "skip-unbounded":
+                g = np.where(np.isinf(g), -np.inf, g)
+            np.maximum(best, g, out=best)
+            if depth + 1 < m:
+                for i in range(k):
+                    nxt.append(Z | (np.int32(1) << leaf_members[pick, i].astype(np.int32)))
+        frontier = nxt
+    return best
 
 
 def _heights_chunk(P: np.ndarray, m: int, convention: str) -> np.ndarray:
     N, k, r = P.shape
     n = k + r
     dets, singular = subset_dets(P)
-    values = [column_values(dets, singular, n, k, a) for a in range(n)]
     if n - m == k:  # every Y is one basis: the max over all pairs (B, a)
-        best = np.full(N, -np.inf)
-        for v in values:
-            if convention == "skip-unbounded":
-                v = np.where(np.isinf(v), -np.inf, v)
-            np.maximum(best, v.max(axis=0), out=best)
         last_stats["pairs"] += n * N
         last_stats["minimised"] += n * N
-        return best
-    children = level_children(n - 1, k, n - m)
-    # First candidate per matrix: the column holding the largest finite pair value.
-    peak = np.stack([np.where(np.isinf(v), -np.inf, v).max(axis=0) for v in values])
-    first = peak.argmax(axis=0)
+        return _all_pairs(dets, singular, n, k, convention)
+    branch = use_branching(n, k, m)
+    children = None if branch else level_children(n - 1, k, n - m)
+
+    def solve(a: int, cols: np.ndarray) -> np.ndarray:
+        sub = dets if cols.size == N else dets[:, cols]
+        values = column_values(sub, singular if cols.size == N else singular[:, cols], n, k, a)
+        if branch:
+            return column_branch(values, n, k, m, convention), values
+        return column_best(values, children, convention), values
+
+    bound = cheap_bounds(dets, singular, n, k, m)
+    known = np.isfinite(bound).any(axis=0)
+    values: dict[int, np.ndarray] = {}
+    if known.all():  # first candidate: the column with the largest bound
+        first = np.where(np.isfinite(bound), bound, -np.inf).argmax(axis=0)
+        order = np.argsort(-np.where(np.isfinite(bound), bound, 0).mean(axis=1), kind="stable")
+    else:  # the column holding the largest finite pair value
+        total = superset_sums(dets, n, k)
+        values = {a: column_values(dets, singular, n, k, a, total) for a in range(n)}
+        del total
+        peak = np.stack([np.where(np.isinf(v), -np.inf, v).max(axis=0) for v in values.values()])
+        first = peak.argmax(axis=0)
+        order = np.argsort(-peak.max(axis=1), kind="stable")
     best = np.full(N, -np.inf)
     done = np.zeros((n, N), dtype=bool)
+    everything = np.arange(N)
     for a in range(n):
         cols = np.flatnonzero(first == a)
         if cols.size:
-            best[cols] = column_best(values[a][:, cols], children, convention)
+            if a in values:
+                sub = values[a] if cols.size == N else values[a][:, cols]
+                best[cols] = (
+                    column_branch(sub, n, k, m, convention)
+                    if branch
+                    else column_best(sub, children, convention)
+                )
+            else:
+                best[cols] = solve(a, cols if cols.size < N else everything)[0]
             done[a, cols] = True
     minimised = N
-    for a in np.argsort(-peak.max(axis=1), kind="stable"):
-        todo = ~done[a]
+    for a in order:
+        todo = ~done[a] & (bound[a] > best)
         if not todo.any():
             continue
-        todo[todo] = _alive(values[a][:, todo], best[todo], children, convention)
         cols = np.flatnonzero(todo)
-        if cols.size:
-            found = column_best(values[a][:, cols], children, convention)
-            best[cols] = np.maximum(best[cols], found)
-            minimised += cols.size
+        leaves = None
+        if not branch:  # the bit-packed test first: only survivors get the float recursion
+            leaves = values[a][:, cols] if a in values else None
+            if leaves is None:
+                sub = dets[:, cols]
+                leaves = column_values(sub, singular[:, cols], n, k, a)
+            alive = _alive(leaves, best[cols], children, convention)
+            cols, leaves = cols[alive], leaves[:, alive]
+            if not cols.size:
+                continue
+            found = column_best(leaves, children, convention)
+        elif a in values:
+            found = column_branch(values[a][:, cols], n, k, m, convention)
+        else:
+            found = solve(a, cols if cols.size < N else everything)[0]
+        best[cols] = np.maximum(best[cols], found)
+        minimised += cols.size
     last_stats["pairs"] += n * N
     last_stats["minimised"] += minimised
     return best
 
 
+# A masked minimum over the leaves costs about this many child look-ups of the level recursion.
+BRANCH_PASS = 3.0
+
+
+def use_branching(n: int, k: int, m: int) -> bool:
+    """Branch on the removed set (:func:`column_branch`) where it is cheaper than the levels."""
+    if n - m <= k:
+        return False
+    branch = BRANCH_PASS * branch_nodes(k, m) * comb(n - 1, k)
+    return branch < plan_lookups(n - 1, k, n - m)
+
+
 def chunk_rows(n: int, k: int, m: int) -> int:
     """Matrices per chunk: all columns' pair values and the widest level fit the budget."""
     widest = max([comb(n - 1, s) for s in range(k, max(k, n - m) + 1)])
-    per_matrix = n * comb(n - 1, k) + 2 * widest
+    per_matrix = n * comb(n - 1, k) + 2 * widest + comb(n, k + 1)
     return int(np.clip(_CHUNK_BUDGET // per_matrix, 1, 4096))
 
 

@@ -84,12 +84,14 @@ def _chunk_heights(P: np.ndarray, m: int, convention: str, dev) -> np.ndarray:
     best = torch.full((N,), -torch.inf, dtype=torch.float64, device=dev)
     for a in range(n):
         t = pair_tables(n, k, a)
-        swaps, basis = _tensor(t.swaps, dev), _tensor(t.basis, dev)
-        num = dets[swaps[:, 0]]
-        for j in range(1, k):
-            num = num + dets[swaps[:, j]]
+        around, basis = _tensor(t.around, dev), _tensor(t.basis, dev)
+        num = dets[around[:, 0]]
+        for j in range(1, k + 1):  # T(B + a), summed as solver.pruned.superset_sums sums it
+            num = num + dets[around[:, j]]
+        den = dets[basis]
+        num = num - den
         bad = singular[basis]
-        values = num / torch.where(bad, torch.ones_like(num), dets[basis])
+        values = num / torch.where(bad, torch.ones_like(num), den)
         values[bad] = torch.inf
         for child in children:
             cur = values[child[:, 0]]

@@ -8,11 +8,12 @@ For integer P the minors are computed in int64, so singularity is decided exactl
 
 from __future__ import annotations
 
+from functools import cache
 from math import factorial
 
 import numpy as np
 
-from solver.lattice import lex_positions
+from solver.lattice import lex_positions, ranks
 from solver.tables import MinorTables, height_tables
 
 # Real-valued P: a minor counts as zero when it is within what two error sources can make of
@@ -80,14 +81,32 @@ def permanents(absflat: np.ndarray, steps: tuple) -> tuple[np.ndarray, np.ndarra
     return np.concatenate(values), np.concatenate(slopes)
 
 
-def pair_values(P: np.ndarray, n: int, k: int, m: int) -> np.ndarray:
-    """||G_B^{-1} g_a||_1 for every pair (B, a), shape (num_pairs, N); +inf where B is singular."""
+@cache
+def _pair_supersets(n: int, k: int, m: int) -> np.ndarray:
+    """Per pair (B, a) of :func:`solver.tables.height_tables`: the rank of B + a among the
+    (k+1)-subsets of [n] in ascending mask order (the rows of solver.pruned.superset_sums)."""
     tables = height_tables(n, k, m)
-    dets, singular = subset_dets(P)
-    num = dets[tables.pair_swaps[:, 0]]
-    for j in range(1, k):
-        num = num + dets[tables.pair_swaps[:, j]]
+    weights = np.int64(1) << np.arange(n, dtype=np.int64)
+    masks = np.array([sum(1 << c for c in B) for B in tables.bases], dtype=np.int64)
+    return ranks(n)[masks[tables.pair_basis] | weights[tables.pair_a]].astype(np.intp)
+
+
+def pair_values(P: np.ndarray, n: int, k: int, m: int) -> np.ndarray:
+    """||G_B^{-1} g_a||_1 for every pair (B, a), shape (num_pairs, N); +inf where B is singular.
+
+    Computed as (T(B + a) - |det G_B|) / |det G_B| with T(S) the sum of |det| over the k-subsets
+    of S (:func:`solver.pruned.superset_sums`), the same floats as solver.pruned.
+    """
+    from solver.pruned import subset_dets as mask_order_dets
+    from solver.pruned import superset_sums
+
+    tables = height_tables(n, k, m)
+    mask_dets, mask_singular = mask_order_dets(P)
+    total = superset_sums(mask_dets, n, k)
+    order = lex_positions(n, k)
+    dets, singular = mask_dets[order], mask_singular[order]
     den = dets[tables.pair_basis]
+    num = total[_pair_supersets(n, k, m)] - den
     bad = singular[tables.pair_basis]
     with np.errstate(divide="ignore", invalid="ignore"):
         values = num / np.where(bad, 1.0, den)

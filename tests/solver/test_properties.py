@@ -15,8 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from solver import InvalidInstance, m_heights
+from solver import InvalidInstance, m_heights, pruned
 from solver.api import LP_RANGE, in_range
+from solver.lattice import level_children
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 SLOW = settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
@@ -208,3 +209,79 @@ def test_pruned_matches_the_rational_reference_up_to_n8(case, convention):
     expected = reference(P, m, convention)
     got = m_heights(P, m, method="pruned", convention=convention)[0]
     assert close(expected, got, 1e-12 if np.array_equal(P, np.round(P)) else 1e-8)
+
+
+# The pruned method's paths: branching on the removed set against the level recursion, the
+# one-pass m = n - k maximum against vertex's pairs, and the disjoint-basis column bounds.
+
+
+def _forced(P, m, convention, branch: bool, monkeypatch) -> np.ndarray:
+    with monkeypatch.context() as patch:
+        patch.setattr(pruned, "use_branching", lambda n, k, m: branch)
+        return m_heights(P, m, method="pruned", convention=convention)
+
+
+@FAST
+@given(instances(9), st.sampled_from(["exact", "skip-unbounded"]))
+def test_branching_and_levels_agree_row_for_row(case, convention):
+    P, m = case
+    P = np.stack([P, -P, P[::-1], P[:, ::-1]])
+    mp = pytest.MonkeyPatch()
+    try:
+        branch = _forced(P, m, convention, True, mp)
+        levels = _forced(P, m, convention, False, mp)
+    finally:
+        mp.undo()
+    assert np.array_equal(branch, levels), (P, m, branch, levels)
+    assert np.array_equal(branch, m_heights(P, m, method="vertex", convention=convention))
+
+
+@FAST
+@given(instances(7), st.sampled_from(["exact", "skip-unbounded"]))
+def test_branching_matches_the_rational_reference(case, convention):
+    P, m = case
+    mp = pytest.MonkeyPatch()
+    try:
+        got = _forced(P, m, convention, True, mp)[0]
+    finally:
+        mp.undo()
+    expected = reference(P, m, convention)
+    assert close(expected, got, 1e-12 if np.array_equal(P, np.round(P)) else 1e-8), (P, m)
+
+
+@FAST
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["int", "small", "real"]))
+def test_disjoint_basis_bounds_hold_for_every_column(seed, kind):
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(1, 4))
+    m = int(rng.integers(1, 4 if k < 3 else 3))
+    n = int(rng.integers(max(k + m + 1, (m + 1) * k), 13))
+    if kind == "int":
+        P = rng.integers(-100, 101, (6, k, n - k)).astype(np.float64)
+    elif kind == "small":
+        P = rng.integers(-2, 3, (6, k, n - k)).astype(np.float64)
+    else:
+        P = rng.uniform(-100, 100, (6, k, n - k))
+    dets, singular = pruned.subset_dets(P)
+    bound = pruned.cheap_bounds(dets, singular, n, k, m)
+    children = level_children(n - 1, k, n - m)
+    for a in range(n):
+        values = pruned.column_values(dets, singular, n, k, a)
+        exact = pruned.column_best(values, children, "exact")
+        assert np.all(exact <= bound[a]), (a, exact, bound[a])
+
+
+def test_top_height_is_the_largest_pair_value():
+    """m = n - k: the one pass over (k+1)-sets gives vertex's maximum over all pairs."""
+    rng = np.random.default_rng(7)
+    for n, k in [(6, 2), (9, 4), (11, 5), (10, 7)]:
+        for kind in ("int", "small", "real"):
+            if kind == "real":
+                P = rng.uniform(-100, 100, (20, k, n - k))
+            else:
+                hi = 100 if kind == "int" else 2
+                P = rng.integers(-hi, hi + 1, (20, k, n - k)).astype(np.float64)
+            for convention in ("exact", "skip-unbounded"):
+                got = m_heights(P, n - k, method="pruned", convention=convention)
+                want = m_heights(P, n - k, method="vertex", convention=convention)
+                assert np.array_equal(got, want), (n, k, kind, convention)
