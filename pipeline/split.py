@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from pipeline.contract import DataError, groups
+from pipeline.contract import InputError, groups
 
 SPLITS = ("train", "val", "test")
 
@@ -38,20 +38,20 @@ class SplitParams:
     dedup: bool = True
 
     def check(self) -> None:
-        """Raise DataError for fractions or sizes that cannot make a train and a val split."""
+        """Raise InputError for fractions or sizes that cannot make a train and a val split."""
         if not 0 < self.val_frac < 1:
-            raise DataError(f"--val-frac {self.val_frac} out of range: need 0 < val-frac < 1")
+            raise InputError(f"--val-frac {self.val_frac} out of range: need 0 < val-frac < 1")
         if not 0 <= self.test_frac < 1:
-            raise DataError(f"--test-frac {self.test_frac} out of range: need 0 <= test-frac < 1")
+            raise InputError(f"--test-frac {self.test_frac} out of range: need 0 <= test-frac < 1")
         if self.val_frac + self.test_frac >= 1:
-            raise DataError(
+            raise InputError(
                 f"--val-frac + --test-frac = {self.val_frac + self.test_frac:g} leaves no "
                 "training rows: need a sum below 1"
             )
         if self.per_group is not None and self.per_group < 1:
-            raise DataError(f"--per-group {self.per_group}: need at least 1 row per group")
+            raise InputError(f"--per-group {self.per_group}: need at least 1 row per group")
         if self.seed < 0:
-            raise DataError(f"--seed {self.seed}: need a non-negative integer")
+            raise InputError(f"--seed {self.seed}: need a non-negative integer")
 
     def sizes(self, per_group: int) -> dict[str, int]:
         """Rows per split for one group; every requested split gets at least one row."""
@@ -61,7 +61,7 @@ class SplitParams:
         wanted = {"train": True, "val": True, "test": self.test_frac > 0}
         empty = [s for s in SPLITS if wanted[s] and sizes[s] < 1]
         if empty:
-            raise DataError(
+            raise InputError(
                 f"--per-group {per_group} is too small for these fractions: "
                 f"{', '.join(empty)} would get no rows"
             )
@@ -93,13 +93,13 @@ def plan_split(table: pa.Table, params: SplitParams) -> list[GroupSplit]:
     per_group = params.per_group if params.per_group is not None else len(smallest[1])
     if per_group > len(smallest[1]):
         n, k, m = smallest[0].key
-        raise DataError(
+        raise InputError(
             f"--per-group {per_group} exceeds the smallest group (n={n}, k={k}, m={m}), which "
             f"has {len(smallest[1])} usable rows"
         )
     if per_group == 0:
         n, k, m = smallest[0].key
-        raise DataError(f"group (n={n}, k={k}, m={m}) has no rows with a finite height")
+        raise InputError(f"group (n={n}, k={k}, m={m}) has no rows with a finite height")
     sizes = params.sizes(per_group)
     for group, rows, instance in prepared:
         rng = np.random.default_rng([params.seed, *group.key])

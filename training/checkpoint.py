@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from training.errors import InputError, first_line
+from pipeline.contract import InputError, first_line, replaced_atomically
 from training.models import build_model
 from training.models.base import HeightModel
 
@@ -26,10 +25,9 @@ def save_checkpoint(path: Path, contents: dict[str, Any]) -> None:
     buffer = io.BytesIO()
     torch.save(contents, buffer)
     payload = buffer.getvalue()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     digest = hashlib.sha256(payload).hexdigest()
-    torch.save({"format": FORMAT, "sha256": digest, "payload": payload}, tmp)
-    os.replace(tmp, path)
+    with replaced_atomically(path) as tmp:
+        torch.save({"format": FORMAT, "sha256": digest, "payload": payload}, tmp)
 
 
 def resolve_checkpoint(path: str | Path) -> Path:

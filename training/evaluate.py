@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pipeline.contract import InputError
 from training.checkpoint import load_model, resolve_checkpoint
 from training.data import drop_infinite, read_rows, resolve_split, to_tensors
-from training.errors import InputError
 from training.inference import predict_log2
 from training.metrics import score_with_baseline
 from training.models.registry import check_supported

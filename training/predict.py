@@ -3,23 +3,15 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from pipeline.contract import InputError, first_line, parquet_files, read_file, write_atomic
 from training.checkpoint import load_model
-from training.data import (
-    Rows,
-    find_parquet_files,
-    rows_from_matrices,
-    rows_from_table,
-    to_tensors,
-)
-from training.errors import InputError, first_line
+from training.data import Rows, rows_from_matrices, rows_from_table, to_tensors
 from training.inference import predict_log2
 from training.models.registry import check_supported
 from training.runtime import resolve_device
@@ -64,13 +56,7 @@ def predict_file(predictor: Predictor, source: Path, target: Path) -> int:
 
     Files with different extra columns are concatenated with nulls where a column is missing.
     """
-    files = find_parquet_files(source)
-    tables = []
-    for path in files:
-        try:
-            tables.append(pq.read_table(path))
-        except (pa.ArrowException, OSError) as e:
-            raise InputError(f"{path}: unreadable Parquet file ({first_line(e)})") from None
+    tables = [read_file(path) for path in parquet_files([source])]
     try:
         table = pa.concat_tables(tables, promote_options="default")
     except pa.ArrowException as e:
@@ -82,8 +68,5 @@ def predict_file(predictor: Predictor, source: Path, target: Path) -> int:
         table = table.set_column(table.column_names.index(PRED_COLUMN), PRED_COLUMN, heights)
     else:
         table = table.append_column(PRED_COLUMN, heights)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, target)
+    write_atomic(table, target)
     return table.num_rows

@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from pipeline.contract import InputError
 from training.checkpoint import BEST, LAST, load_checkpoint, load_weights
 from training.data import MIN_PAD, Rows, drop_infinite, read_rows, to_tensors
 from training.distributed import DistContext, init_distributed, is_main_process, shutdown
-from training.errors import InputError
 from training.inference import predict_log2
 from training.interrupt import StopRequest
 from training.loop import LoopState, StepRunner, Trainer

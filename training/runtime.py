@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import platform
-from importlib import metadata
 
-import numpy as np
-import pyarrow as pa
 import torch
 
-from training.errors import InputError
+from pipeline import contract
+from pipeline.contract import InputError
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -34,15 +31,5 @@ def autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextMana
 
 
 def versions() -> dict[str, str | None]:
-    try:
-        package = metadata.version("mheight")
-    except metadata.PackageNotFoundError:
-        package = None
-    return {
-        "mheight": package,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "numpy": np.__version__,
-        "pyarrow": pa.__version__,
-    }
+    """The contract's record of versions, plus torch's CUDA build."""
+    return {**contract.versions("torch", "numpy", "pyarrow"), "cuda": torch.version.cuda}

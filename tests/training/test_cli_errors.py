@@ -46,10 +46,10 @@ def files(tmp_path):
 def test_training_input_errors_write_nothing(tmp_path, files):
     files["zero_bytes"].write_bytes(b"")
     cases = [
-        (["--train", files["no_height"], "--val", files["good"]], "missing column(s) height"),
-        (["--train", files["no_P"], "--val", files["good"]], "missing column(s) P"),
+        (["--train", files["no_height"], "--val", files["good"]], "missing column(s): height"),
+        (["--train", files["no_P"], "--val", files["good"]], "missing column(s): P"),
         (["--train", files["empty"], "--val", files["good"]], "no rows"),
-        (["--train", files["zero_bytes"], "--val", files["good"]], "unreadable"),
+        (["--train", files["zero_bytes"], "--val", files["good"]], "not a readable"),
         (["--train", files["good"], "--val", tmp_path / "nowhere"], "no such file"),
         (["--data", tmp_path], "not a split folder"),
         (
@@ -220,9 +220,9 @@ def test_eval_and_predict_refuse_bad_files(tmp_path, files, trained_run):
     files["zero_bytes"].write_bytes(b"")
     out = tmp_path / "pred.parquet"
     for name, words in (
-        ("no_P", "missing column(s) P"),
+        ("no_P", "missing column(s): P"),
         ("empty", "no rows"),
-        ("zero_bytes", "unreadable"),
+        ("zero_bytes", "not a readable"),
     ):
         assert_refused(
             invoke(predict_main, ["--checkpoint", trained_run, files[name], "-o", out]), words
@@ -232,7 +232,7 @@ def test_eval_and_predict_refuse_bad_files(tmp_path, files, trained_run):
         )
     assert_refused(
         invoke(eval_main, ["--checkpoint", trained_run, "--data", files["no_height"]]),
-        "missing column(s) height",
+        "missing column(s): height",
     )
     assert not out.exists()
 

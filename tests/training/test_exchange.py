@@ -122,9 +122,15 @@ def test_learns_real_heights_from_an_initialisation_no_better_than_the_group_mea
     assert trained < 0.6 * baseline, (trained, baseline)
 
 
-def test_imports_nothing_from_the_solver():
+def test_training_runs_without_ray_or_the_solver():
+    """GPU nodes install only what training needs; exchange learns, it takes nothing from the
+    solver. Of pipeline/, training uses the data contract and the CLI conventions only."""
     code = (
-        "import sys, training.models.exchange; "
-        "assert not [m for m in sys.modules if m.split('.')[0] == 'solver']"
+        "import sys\n"
+        "for name in ('ray', 'highspy', 'pulp', 'pandas', 'filelock', 'solver'):\n"
+        "    sys.modules[name] = None  # importing them now fails\n"
+        "import training.cli, training.models.exchange\n"
+        "used = sorted(m for m in sys.modules if m.split('.')[0] == 'pipeline')\n"
+        "assert used == ['pipeline', 'pipeline.cli_common', 'pipeline.contract'], used\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

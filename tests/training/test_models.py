@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from pipeline.contract import InputError
 from training.checkpoint import load_model, save_checkpoint
-from training.errors import InputError
 from training.models import FAMILIES, build_model
 from training.models.registry import DataSummary, make_model_config
 from training.settings import TrainSettings

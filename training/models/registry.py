@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.contract import InputError
 from training.data import Rows, check_fits
-from training.errors import InputError
 from training.models.base import FEATURES, HeightModel, SingleModel
 from training.models.classify import BinnedClassifier
 from training.models.exchange import MAX_SET_BASES, ExchangeModel, set_base_count
