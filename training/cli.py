@@ -15,10 +15,9 @@ from click.core import ParameterSource
 
 from pipeline.cli_common import Command, check_writable
 from pipeline.contract import InputError
-from training.evaluate import evaluate_checkpoint
 from training.metrics import GroupScore, format_table
 from training.models import FAMILIES, FEATURES, TRUNK_KINDS
-from training.predict import Predictor, predict_file
+from training.predict import Predictor, evaluate_checkpoint, predict_file
 from training.run import run_training
 from training.settings import TrainSettings
 

@@ -1,4 +1,5 @@
-"""Contract rows (pipeline.contract reads and validates them) -> padded arrays -> tensors.
+"""Contract rows (pipeline.contract reads and validates them) -> padded arrays -> tensors,
+and the random symmetries that augment a batch.
 
 Everything is vectorised with numpy/pyarrow: a million rows load in seconds, and every bad
 input is reported as an InputError naming the file and the first offending row.
@@ -159,6 +160,37 @@ def to_tensors(rows: Rows, pad: int, device: torch.device) -> TensorData:
         torch.from_numpy(rows.nkm).to(device),
         y,
     )
+
+
+def augment_batch(P: torch.Tensor, nkm: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Permute rows and columns and flip row and column signs of each valid block of P.
+
+    P: (B, R, C) zero-padded matrices; nkm: (B, 3) with columns n, k, m. These symmetries leave
+    the m-height unchanged (docs/MATH.md, Invariances): P -> D1 Pi1 P Pi2 D2 on each sample's
+    valid block, drawn afresh for the whole batch at once on its device. Random keys are
+    argsorted into permutations, padded positions given keys that keep them in place.
+    """
+    B, R, C = P.shape
+    k, c = nkm[:, 1:2], nkm[:, 0:1] - nkm[:, 1:2]
+    rows = _block_permutation(k, R, generator)
+    cols = _block_permutation(c, C, generator)
+    P = P.gather(1, rows[:, :, None].expand(B, R, C)).gather(2, cols[:, None, :].expand(B, R, C))
+    row_sign = _random_signs((B, R, 1), P, generator)
+    col_sign = _random_signs((B, 1, C), P, generator)
+    return P * row_sign * col_sign
+
+
+def _block_permutation(size: torch.Tensor, length: int, generator: torch.Generator) -> torch.Tensor:
+    """(B, length) permutations that shuffle positions < size and fix the rest."""
+    positions = torch.arange(length, device=size.device)
+    keys = torch.rand(len(size), length, generator=generator, device=size.device)
+    keys = torch.where(positions < size, keys, 1.0 + positions)  # padding sorts last, in order
+    return keys.argsort(dim=1)
+
+
+def _random_signs(shape: tuple[int, ...], like: torch.Tensor, generator: torch.Generator):
+    bits = torch.randint(0, 2, shape, generator=generator, device=like.device)
+    return (2 * bits - 1).to(like.dtype)
 
 
 def _arrays(table: pa.Table, source: str, hasher) -> dict:

@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from training_runs import GROUPS
 
 from pipeline.contract import InputError, parquet_files
 from training.data import (
@@ -18,8 +19,6 @@ from training.data import (
     rows_from_matrices,
     to_tensors,
 )
-
-from .conftest import GROUPS
 
 
 def table(n, k, m, P, height=None, **extra) -> pa.Table:

@@ -9,10 +9,11 @@ import sys
 import numpy as np
 import pytest
 import torch
+from training_runs import random_batch
 
 from solver import m_heights
-from training.augment import augment_batch
-from training.models import build_model
+from training.data import augment_batch
+from training.models import DataSummary, build_model, make_model_config
 from training.models.exchange import (
     MAX_SET_BASES,
     set_base_count,
@@ -20,10 +21,7 @@ from training.models.exchange import (
     shape_tables,
 )
 from training.models.minors import all_minors, minor_index
-from training.models.registry import DataSummary, make_model_config
 from training.settings import TrainSettings
-
-from .conftest import random_batch
 
 
 def exchange(group_means=(), target_mean=3.0, p_scale=50.0, **changes):

@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.models.base import HeightModel
+from training.models.config import ModelConfig
 from training.models.minors import FLOOR, LOG_SCALE, all_minors, minor_index
 
 # Largest number of (a, Y, B) memberships of one (n, k, m): 12,600 on the course grid
@@ -211,9 +212,9 @@ class ExchangeModel(HeightModel):
     """--model exchange; config: hidden (width of every learned function), tokens (width of the
     pair and set tokens)."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
-        pad, hidden, tokens = config["pad"], int(config["hidden"]), int(config["tokens"])
+        pad, hidden, tokens = config.pad, config.hidden, config.tokens
         index = minor_index(pad)
         self.pad = pad
         for s in range(1, pad + 1):  # buffers follow the model to its device, never saved
