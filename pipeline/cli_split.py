@@ -6,8 +6,7 @@ import click
 
 from pipeline.cli_common import CONTEXT, Command, interrupt_on_sigterm, write_failure
 from pipeline.contract import InputError
-from pipeline.split import SplitParams, plan_split
-from pipeline.split_inputs import read_labelled
+from pipeline.split import SplitParams, plan_split, read_labelled
 from pipeline.split_output import FORMATS, write_split
 from pipeline.split_report import report_figure, report_markdown
 from pipeline.staging import check_out, locked_out, staged_folder
