@@ -24,13 +24,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a bare 
 
 from solver import m_heights  # noqa: E402
 from training.data import rows_from_table, to_tensors  # noqa: E402
-from training.evaluate import evaluate_checkpoint  # noqa: E402
 from training.inference import predict_log2  # noqa: E402
-from training.loop import StepRunner  # noqa: E402
+from training.loop import (
+    StepRunner,  # noqa: E402
+    build_optimizer,  # noqa: E402
+)
 from training.metrics import group_log2_mse  # noqa: E402
-from training.models import FAMILIES, build_model  # noqa: E402
-from training.models.registry import DataSummary, make_model_config  # noqa: E402
-from training.optim import build_optimizer  # noqa: E402
+from training.models import FAMILIES, DataSummary, build_model, make_model_config  # noqa: E402
+from training.predict import evaluate_checkpoint  # noqa: E402
 from training.run import run_training  # noqa: E402
 from training.runtime import resolve_device, uses_bf16  # noqa: E402
 from training.settings import TrainSettings  # noqa: E402

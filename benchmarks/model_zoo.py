@@ -75,11 +75,12 @@ def _predict_rate(checkpoint: Path, test: Path, threads: int) -> float:
     loaded before the clock starts)."""
     import torch
 
-    from training.data import drop_infinite, find_parquet_files, read_rows
+    from pipeline.contract import parquet_files
+    from training.data import drop_infinite, read_rows
     from training.predict import Predictor
 
     torch.set_num_threads(threads)
-    rows, _ = drop_infinite(read_rows(find_parquet_files(test), need_height=True))
+    rows, _ = drop_infinite(read_rows(parquet_files([test]), need_height=True))
     rows = rows.select(np.random.default_rng(0).permutation(len(rows))[:PREDICT_ROWS])
     predictor = Predictor(checkpoint, "cpu")
     predictor.heights(rows.select(np.arange(min(len(rows), 2048))), "warm-up")

@@ -18,8 +18,7 @@ import torch
 
 from training.data import rows_from_table, to_tensors
 from training.inference import predict_log2
-from training.models import build_model
-from training.models.registry import DataSummary, make_model_config
+from training.models import DataSummary, build_model, make_model_config
 from training.settings import TrainSettings
 from training.synthetic import course_grid, synthetic_table
 

@@ -15,10 +15,8 @@ import click
 import torch
 
 from training.data import rows_from_table, to_tensors
-from training.loop import StepRunner
-from training.models import build_model
-from training.models.registry import DataSummary, make_model_config
-from training.optim import build_optimizer
+from training.loop import StepRunner, build_optimizer
+from training.models import DataSummary, build_model, make_model_config
 from training.runtime import resolve_device, uses_bf16
 from training.settings import TrainSettings
 from training.synthetic import course_grid, synthetic_table

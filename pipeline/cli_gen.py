@@ -13,34 +13,28 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli_common import (
-    DataCommand,
-    UsageFailure,
-    connect_timeout_option,
-    interrupt_on_sigterm,
-    leave,
-    stop_ray,
-    write_failure,
-)
+from pipeline.cli_common import CONTEXT, Command, interrupt_on_sigterm, write_failure
+from pipeline.contract import InputError
 from pipeline.labelling import DEVICE_HELP, set_torch_device
-from pipeline.manifest import Manifest, ManifestConflict
-from pipeline.plan import DEFAULT_SEED, PRESETS, GenConfig, PlanError, grid, make_config, spread
-from pipeline.sampling import PDist, SamplingError
+from pipeline.manifest import Manifest
+from pipeline.plan import DEFAULT_SEED, PRESETS, GenConfig, grid, make_config, spread
+from pipeline.ray_runner import TaskFailed, connect_timeout_option, leave, stop_ray
+from pipeline.sampling import PDist
 from solver.api import METHODS
 
 
 def _config(
     ns, ks, ms, samples, preset, seed, p_dist, p_range, infinite, convention, method, shard_size
 ) -> GenConfig:
-    """GenConfig from the command line; raises PlanError / SamplingError on bad arguments."""
+    """GenConfig from the command line; raises InputError on bad arguments."""
     if preset is not None:
         if preset not in PRESETS:
-            raise PlanError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+            raise InputError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
         given = [name for name, value in (("--n", ns), ("--k", ks), ("--m", ms),
                  ("--samples", samples), ("--p-range", p_range),
                  ("--infinite", infinite)) if value not in (None, ())]  # fmt: skip
         if given:
-            raise PlanError(f"--preset {preset} fixes {', '.join(given)}; drop them")
+            raise InputError(f"--preset {preset} fixes {', '.join(given)}; drop them")
         pn, pk, total, dist = PRESETS[preset]
         if p_dist is not None:  # the course grid was labelled for integer and for real P
             dist = PDist(p_dist, dist.lo, dist.hi)
@@ -48,7 +42,7 @@ def _config(
         rows = spread(total, len(keys))
     else:
         if not ns or not ks or samples is None:
-            raise PlanError("need --n, --k and --samples (or --preset)")
+            raise InputError("need --n, --k and --samples (or --preset)")
         keys = grid(list(ns), list(ks), list(ms) or None)
         rows = [samples] * len(keys)
         lo, hi = p_range if p_range else (-100.0, 100.0)
@@ -65,7 +59,7 @@ def _config(
     )
 
 
-@click.command(cls=DataCommand, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=Command, context_settings=CONTEXT)
 @click.option("--n", "ns", type=int, multiple=True, help="Code length (repeatable: a grid).")
 @click.option("--k", "ks", type=int, multiple=True, help="Dimension (repeatable: a grid).")
 @click.option("--m", "ms", type=int, multiple=True, help="Height index (repeatable) [2..n-k].")
@@ -100,9 +94,9 @@ def main(
     """Generate labelled instances (n, k, m, P, height) into OUT, one Parquet shard per task."""
     interrupt_on_sigterm()
     if num_cpus is not None and num_cpus < 1:
-        raise UsageFailure(f"--num-cpus must be >= 1, got {num_cpus}")
+        raise InputError(f"--num-cpus must be >= 1, got {num_cpus}")
     if not connect_timeout > 0:
-        raise UsageFailure(f"--connect-timeout must be > 0 seconds, got {connect_timeout:g}")
+        raise InputError(f"--connect-timeout must be > 0 seconds, got {connect_timeout:g}")
     try:
         config = _config(
             ns, ks, ms, samples, preset, seed, p_dist, p_range, infinite, convention, method,
@@ -112,7 +106,7 @@ def main(
             _dry_run(config, out, num_cpus, overwrite)
             return
         if out is None:
-            raise PlanError("need --out")
+            raise InputError("need --out")
         from pipeline.costs import describe
         from pipeline.generate import generate
 
@@ -125,16 +119,11 @@ def main(
         # os._exit: Ray's own exit hooks can abort the process (exit 1) with tasks in flight
         leave(130, "interrupted: rerun the same command to resume")
     except ConnectionError as exc:
-        raise UsageFailure(f"cannot reach Ray at {address}: {exc}") from exc
-    except Exception as exc:
-        cause = getattr(exc, "cause", None) or exc  # Ray wraps a task's own error
-        if isinstance(cause, (PlanError, SamplingError, ManifestConflict)):
-            raise UsageFailure(str(cause)) from exc
-        if isinstance(cause, OSError):  # a full disk, a folder removed mid-run...
-            raise write_failure(cause, out) from exc
-        if cause is not exc:
-            raise click.ClickException(f"a shard failed: {cause}") from exc
-        raise
+        raise InputError(f"cannot reach Ray at {address}: {exc}") from exc
+    except TaskFailed as exc:
+        raise click.ClickException(f"a shard failed: {exc}") from exc
+    except OSError as exc:  # a full disk, a folder removed mid-run (in the driver or a task)
+        raise write_failure(exc, out) from exc
     click.echo(describe(summary))
 
 

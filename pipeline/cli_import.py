@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from pipeline.cli_common import DataCommand, UsageFailure, interrupt_on_sigterm, write_failure
-from pipeline.contract import DataError
+from pipeline.cli_common import CONTEXT, Command, interrupt_on_sigterm, write_failure
+from pipeline.contract import InputError
 from pipeline.legacy_pickle import legacy_files, read_legacy
 from pipeline.staging import check_out, locked_out, staged_folder
 
@@ -21,7 +21,7 @@ REFUSAL = (
 )
 
 
-@click.command(cls=DataCommand, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=Command, context_settings=CONTEXT)
 @click.argument("src", type=click.Path(path_type=Path))
 @click.option("--out", "out", type=click.Path(path_type=Path), help="Output folder (required).")
 @click.option("--trust-pickle", is_flag=True, help="Allow unpickling (it can execute code).")
@@ -37,22 +37,17 @@ def main(src: Path, out: Path | None, trust_pickle: bool, overwrite: bool) -> No
     """
     interrupt_on_sigterm()
     if not trust_pickle:
-        raise UsageFailure(REFUSAL)
-    try:
-        if out is None:
-            raise DataError("missing --out: name the folder to write the Parquet files to")
-        target = check_out(out, overwrite=overwrite, inputs=[src])
-        files = legacy_files(src)
-        root = src if src.is_dir() else src.parent
-        _refuse_collisions(files, root)
-        tables = {f: read_legacy(f) for f in tqdm(files, desc="reading", unit="file", disable=None)}
-    except DataError as exc:
-        raise UsageFailure(" ".join(str(exc).split())) from exc
+        raise InputError(REFUSAL)
+    if out is None:
+        raise InputError("missing --out: name the folder to write the Parquet files to")
+    target = check_out(out, overwrite=overwrite, inputs=[src])
+    files = legacy_files(src)
+    root = src if src.is_dir() else src.parent
+    _refuse_collisions(files, root)
+    tables = {f: read_legacy(f) for f in tqdm(files, desc="reading", unit="file", disable=None)}
     try:
         with locked_out(target, overwrite=overwrite):
             written = _write(tables, root, src, target, overwrite=overwrite)
-    except DataError as exc:
-        raise UsageFailure(" ".join(str(exc).split())) from exc
     except OSError as exc:
         raise write_failure(exc, target) from exc
     rows = sum(w["rows"] for w in written.values())
@@ -86,5 +81,5 @@ def _refuse_collisions(files: list[Path], root: Path) -> None:
     for f in files:
         target = f.relative_to(root).with_suffix(".parquet")
         if target in seen:
-            raise DataError(f"{seen[target]} and {f} would both be written to {target}")
+            raise InputError(f"{seen[target]} and {f} would both be written to {target}")
         seen[target] = f

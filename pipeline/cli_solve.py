@@ -14,15 +14,13 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline.cli_common import (
-    DataCommand,
-    UsageFailure,
+    CONTEXT,
+    Command,
     check_writable,
-    connect_timeout_option,
-    init_ray,
     interrupt_on_sigterm,
     write_failure,
 )
-from pipeline.contract import DataError, read_table, write_atomic
+from pipeline.contract import InputError, read_table, write_atomic
 from pipeline.labelling import (
     CHECK_RTOL,
     CHUNK_ROWS,
@@ -33,7 +31,8 @@ from pipeline.labelling import (
     resolved_methods,
     set_torch_device,
 )
-from solver.api import CONVENTIONS, METHODS
+from pipeline.ray_runner import connect_timeout_option, init_ray
+from solver.api import CONVENTIONS, METHODS, check_options
 
 # Disagreeing rows listed by --check.
 SHOW_FIRST = 10
@@ -64,7 +63,7 @@ def _report(table: pa.Table, recomputed: np.ndarray, method: str, convention: st
     return int(bad.size)
 
 
-@click.command(cls=DataCommand, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=Command, context_settings=CONTEXT)
 @click.argument("source", metavar="IN.parquet", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output Parquet file.")
 @click.option("--method", default="auto", show_default=True, help=", ".join(METHODS))
@@ -92,24 +91,17 @@ def main(
 ) -> None:
     """Label IN.parquet with exact m-heights (or --check the labels it has)."""
     interrupt_on_sigterm()
-    if method not in METHODS:
-        raise UsageFailure(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-    if convention not in CONVENTIONS:
-        choices = ", ".join(CONVENTIONS)
-        raise UsageFailure(f"unknown convention {convention!r}; choose from {choices}")
+    check_options(method, convention)
     if output is None and not check:
-        raise UsageFailure("need -o OUT.parquet (or --check)")
+        raise InputError("need -o OUT.parquet (or --check)")
     for name, value in (("--chunk-size", chunk_size), ("--num-cpus", num_cpus)):
         if value is not None and value < 1:
-            raise UsageFailure(f"{name} must be >= 1, got {value}")
+            raise InputError(f"{name} must be >= 1, got {value}")
     if not connect_timeout > 0:
-        raise UsageFailure(f"--connect-timeout must be > 0 seconds, got {connect_timeout:g}")
+        raise InputError(f"--connect-timeout must be > 0 seconds, got {connect_timeout:g}")
     if output is not None:
-        _check_output(output)
-    try:
-        table = read_table([source], require_height=check)
-    except DataError as exc:
-        raise UsageFailure(str(exc)) from exc
+        check_writable(output, "output file", file=True)
+    table = read_table([source], require_height=check)
 
     methods = resolved_methods(table, method)
     chunk = chunk_size or min(CHUNK_ROWS[name] for name in set(methods))
@@ -117,7 +109,7 @@ def main(
         try:
             init_ray(address, num_cpus, connect_timeout=connect_timeout)
         except ConnectionError as exc:
-            raise UsageFailure(f"cannot reach Ray at {address}: {exc}") from exc
+            raise InputError(f"cannot reach Ray at {address}: {exc}") from exc
         heights = label_on_ray(table, method, convention, chunk_rows=chunk, progress=progress)
     else:
         heights = label_table(table, method, convention)
@@ -134,10 +126,3 @@ def main(
         except OSError as exc:
             raise write_failure(exc, output) from exc
     ctx.exit(1 if disagreeing else 0)
-
-
-def _check_output(output: Path) -> None:
-    """Refuse an output that is a folder or lies where nothing can be written, before any work."""
-    if output.is_dir():
-        raise UsageFailure(f"-o {output} is a folder; name the Parquet file to write")
-    check_writable(output.parent, "output file")

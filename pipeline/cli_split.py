@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import click
 
-from pipeline.cli_common import DataCommand, UsageFailure, interrupt_on_sigterm, write_failure
-from pipeline.contract import DataError
-from pipeline.split import SplitParams, plan_split
-from pipeline.split_inputs import read_labelled
+from pipeline.cli_common import CONTEXT, Command, interrupt_on_sigterm, write_failure
+from pipeline.contract import InputError
+from pipeline.split import SplitParams, plan_split, read_labelled
 from pipeline.split_output import FORMATS, write_split
 from pipeline.split_report import report_figure, report_markdown
 from pipeline.staging import check_out, locked_out, staged_folder
 
 
-@click.command(cls=DataCommand, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=Command, context_settings=CONTEXT)
 @click.argument("inputs", nargs=-1, type=click.Path(path_type=str))
 @click.option("--out", "out", type=click.Path(path_type=str), help="Output folder (required).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampling.")
@@ -61,17 +60,14 @@ def main(
     """
     interrupt_on_sigterm()
     params = SplitParams(seed, val_frac, test_frac, per_group, dedup)
-    try:
-        if not inputs:
-            raise DataError("no inputs: name at least one Parquet file or folder")
-        if not out:
-            raise DataError("missing --out: name the folder to write the splits to")
-        params.check()
-        target = check_out(out, overwrite=overwrite, inputs=inputs)
-        table = read_labelled(list(inputs))
-        plan = plan_split(table, params)
-    except DataError as exc:
-        raise UsageFailure(" ".join(str(exc).split())) from exc
+    if not inputs:
+        raise InputError("no inputs: name at least one Parquet file or folder")
+    if not out:
+        raise InputError("missing --out: name the folder to write the splits to")
+    params.check()
+    target = check_out(out, overwrite=overwrite, inputs=inputs)
+    table = read_labelled(list(inputs))
+    plan = plan_split(table, params)
     height = table["height"].to_numpy(zero_copy_only=False)
     try:
         with (
@@ -82,8 +78,6 @@ def main(
             report = report_markdown(summary, plan, height)
             (stage / "report.md").write_text(report)
             report_figure(plan, height, stage / "report.png")
-    except DataError as exc:
-        raise UsageFailure(" ".join(str(exc).split())) from exc
     except OSError as exc:
         raise write_failure(exc, target) from exc
     click.echo(report, nl=False)

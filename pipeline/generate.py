@@ -13,11 +13,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipeline.cli_common import check_writable, init_ray, output_lock
+from pipeline.cli_common import check_writable, output_lock
+from pipeline.contract import versions
 from pipeline.costs import summarize, totals
-from pipeline.manifest import LOCK, Manifest, versions
+from pipeline.manifest import LOCK, PACKAGES, Manifest
 from pipeline.plan import GenConfig, Shard
-from pipeline.ray_runner import cluster_cpus, run_bounded
+from pipeline.ray_runner import cluster_cpus, init_ray, run_bounded
 from pipeline.shards import check_finite_possible, gen_shard, shard_intact
 
 
@@ -85,7 +86,7 @@ def _run(
     manifest.tidy(config.shards())
     for shard in todo:
         manifest.shards.pop(shard.path, None)
-    manifest.data.update(complete=False, versions=versions())
+    manifest.data.update(complete=False, versions=versions(*PACKAGES))
     manifest.save()
 
     records: list[dict] = []
@@ -119,7 +120,12 @@ def _run(
     )
     finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     manifest.data["runs"].append(
-        {"arguments": arguments, "versions": versions(), "finished": finished, "summary": summary}
+        {
+            "arguments": arguments,
+            "versions": versions(*PACKAGES),
+            "finished": finished,
+            "summary": summary,
+        }
     )
     manifest.tidy(config.shards())  # temp files of workers killed during this run
     manifest.data["totals"] = totals(manifest.shards.values())

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.contract import DataError, validate
+from pipeline.contract import InputError, validate
 
 LEGACY_COLUMNS = ("n", "k", "m", "result", "P")
 SUFFIXES = (".pkl", ".pickle")
@@ -25,14 +25,14 @@ def legacy_files(src: str | Path) -> list[Path]:
     if src.is_file():
         return [src]
     if not src.is_dir():
-        raise DataError(f"{src}: no such file or folder")
+        raise InputError(f"{src}: no such file or folder")
     found = sorted(
         f
         for f in src.rglob("*")
         if f.suffix.lower() in SUFFIXES and f.is_file() and f.name[0] != "."
     )
     if not found:
-        raise DataError(f"{src}: folder holds no .pkl or .pickle files")
+        raise InputError(f"{src}: folder holds no .pkl or .pickle files")
     return found
 
 
@@ -41,20 +41,20 @@ def read_legacy(path: Path) -> pa.Table:
     try:
         frame = pd.read_pickle(path)
     except Exception as exc:  # unpickling can fail in any way the file's code chooses
-        raise DataError(f"{path}: not a readable pickle ({exc.__class__.__name__})") from exc
+        raise InputError(f"{path}: not a readable pickle ({exc.__class__.__name__})") from exc
     if not isinstance(frame, pd.DataFrame):
-        raise DataError(f"{path}: holds a {type(frame).__name__}, not a pandas DataFrame")
+        raise InputError(f"{path}: holds a {type(frame).__name__}, not a pandas DataFrame")
     missing = [c for c in LEGACY_COLUMNS if c not in frame.columns]
     if missing:
-        raise DataError(f"{path}: missing column(s): {', '.join(missing)}")
+        raise InputError(f"{path}: missing column(s): {', '.join(missing)}")
     if frame.empty:
-        raise DataError(f"{path}: no rows")
+        raise InputError(f"{path}: no rows")
     try:
         table, shapes = _contract_rows(frame)
         validate(table, require_height=True)
         _check_shapes(table, shapes)
-    except DataError as exc:
-        raise DataError(f"{path}: {exc}") from exc
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from exc
     return table
 
 
@@ -64,18 +64,18 @@ def _contract_rows(frame: pd.DataFrame) -> tuple[pa.Table, list[tuple[int, ...]]
         nkm = {c: pa.array(frame[c].to_numpy()).cast(pa.int32()) for c in ("n", "k", "m")}
         height = pa.array(frame["result"].to_numpy(dtype=np.float64))
     except (ValueError, TypeError, pa.ArrowInvalid) as exc:
-        raise DataError(f"n, k, m must be integers and result a number ({exc})") from exc
+        raise InputError(f"n, k, m must be integers and result a number ({exc})") from exc
     nan = np.flatnonzero(np.isnan(height.to_numpy()))
     if nan.size:
-        raise DataError(f"row {nan[0]}: result is NaN")
+        raise InputError(f"row {nan[0]}: result is NaN")
     flat = []
     for i, p in enumerate(frame["P"]):
         try:
             arr = np.asarray(p, dtype=np.float64)
         except (ValueError, TypeError) as exc:
-            raise DataError(f"row {i}: P is not a numeric array ({exc})") from exc
+            raise InputError(f"row {i}: P is not a numeric array ({exc})") from exc
         if arr.ndim not in (1, 2):
-            raise DataError(f"row {i}: P has {arr.ndim} dimensions, need 1 (flat) or 2")
+            raise InputError(f"row {i}: P has {arr.ndim} dimensions, need 1 (flat) or 2")
         flat.append(arr)
     offsets = np.concatenate([[0], np.cumsum([a.size for a in flat])]).astype(np.int32)
     values = np.concatenate([a.reshape(-1) for a in flat])
@@ -89,7 +89,7 @@ def _check_shapes(table: pa.Table, shapes: list[tuple[int, ...]]) -> None:
         zip(table["n"].to_pylist(), table["k"].to_pylist(), shapes, strict=True)
     ):
         if len(shape) == 2 and shape != (k, n - k):
-            raise DataError(f"row {i}: P has shape {shape}, need (k, n-k) = ({k}, {n - k})")
+            raise InputError(f"row {i}: P has shape {shape}, need (k, n-k) = ({k}, {n - k})")
 
 
 def legacy_frame(table: pa.Table) -> pd.DataFrame:

@@ -8,13 +8,11 @@ A shard file without a saved record is simply made again: its rows are determini
 from __future__ import annotations
 
 import json
-import platform
 import re
 import time
-from importlib import metadata
 from pathlib import Path
 
-from pipeline.contract import replaced_atomically
+from pipeline.contract import InputError, replaced_atomically
 from pipeline.plan import GenConfig, Shard
 
 MANIFEST = "manifest.json"
@@ -25,22 +23,7 @@ SAVE_EVERY_S = 1.0
 _GROUP_DIR = re.compile(r"n\d+_k\d+_m\d+")
 _PART = re.compile(r"part-\d+\.parquet")
 _TEMP = re.compile(r"\..+\.tmp")
-_PACKAGES = ("mheight", "numpy", "pyarrow", "ray", "highspy", "pulp")
-
-
-class ManifestConflict(ValueError):
-    """The output folder holds something this run must not touch (one-line message)."""
-
-
-def versions() -> dict[str, str]:
-    """Python and package versions, recorded with every run."""
-    found = {"python": platform.python_version()}
-    for name in _PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "absent"
-    return found
+PACKAGES = ("numpy", "pyarrow", "ray", "highspy", "pulp")  # recorded with every run
 
 
 def _differences(old: dict, new: dict) -> list[str]:
@@ -72,18 +55,18 @@ class Manifest:
         """Load the folder's manifest for ``config`` (nothing is written; refuses on conflict).
 
         Returns a fresh manifest for a new folder, or with ``overwrite`` when the arguments
-        differ; raises ManifestConflict when they differ without it, or when the folder holds
+        differ; raises InputError when they differ without it, or when the folder holds
         files that are not a dataset's.
         """
         wanted = json.loads(json.dumps(config.to_json()))
         path = out / MANIFEST
         fresh = cls(out, {"format": FORMAT, "config": wanted, "shards": {}, "runs": []})
         if out.exists() and not out.is_dir():
-            raise ManifestConflict(f"{out} exists and is not a folder")
+            raise InputError(f"{out} exists and is not a folder")
         if not path.exists():
             foreign = [p.name for p in out.iterdir() if not _ours(p)] if out.exists() else []
             if foreign:
-                raise ManifestConflict(
+                raise InputError(
                     f"{out} is not empty ({foreign[0]}) and holds no {MANIFEST}; "
                     "choose a new or empty folder"
                 )
@@ -96,13 +79,13 @@ class Manifest:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             if overwrite:
                 return fresh
-            raise ManifestConflict(f"{path} is unreadable ({exc}); pass --overwrite") from exc
+            raise InputError(f"{path} is unreadable ({exc}); pass --overwrite") from exc
         diff = _differences(old, wanted)
         if not diff:
             return cls(out, data)
         if overwrite:
             return fresh
-        raise ManifestConflict(
+        raise InputError(
             f"{out} was generated with other arguments ({', '.join(diff)} differ); rerun the "
             "same command to resume, or pass --overwrite to replace it"
         )

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from pipeline.contract import InputError
 from pipeline.sampling import PDist
-from solver.api import CONVENTIONS, METHODS, method_seconds, resolve_method
+from solver.api import check_options, method_seconds, resolve_method
 
 INFINITE_POLICIES = ("resample", "keep")
 # Shards are sized by the solver's cost model (solver.api.method_seconds, seconds per row on
@@ -22,10 +23,6 @@ SHARD_MAX_ROWS = 50_000
 # A group whose rows are expected to cost more than this (core-seconds per row) is refused.
 OUT_OF_REACH_S_PER_ROW = 3600.0
 DEFAULT_SEED = 20250101
-
-
-class PlanError(ValueError):
-    """Arguments that do not describe a dataset (one-line message naming the problem)."""
 
 
 @dataclass(frozen=True)
@@ -98,16 +95,16 @@ def grid(ns: list[int], ks: list[int], ms: list[int] | None) -> list[tuple[int, 
     for n in sorted(set(ns)):
         for k in sorted(set(ks)):
             if not 1 <= k < n:
-                raise PlanError(f"need 1 <= k < n, got n={n}, k={k}")
+                raise InputError(f"need 1 <= k < n, got n={n}, k={k}")
             for m in sorted(set(ms)) if ms else range(2, n - k + 1):
                 if not 1 <= m <= n - k:
-                    raise PlanError(
+                    raise InputError(
                         f"m={m} out of range for n={n}, k={k}: need 1 <= m <= n-k = {n - k} "
                         "(larger m only give infinite heights)"
                     )
                 keys.append((n, k, m))
     if not keys:
-        raise PlanError(f"no group: n={ns}, k={ks} leave no m in 2..n-k; pass --m")
+        raise InputError(f"no group: n={ns}, k={ks} leave no m in 2..n-k; pass --m")
     return keys
 
 
@@ -147,17 +144,14 @@ def make_config(
 ) -> GenConfig:
     """Validate the arguments and resolve methods and shard sizes per group."""
     if any(r < 1 for r in rows):
-        raise PlanError(f"need at least 1 sample per group, got {min(rows)}")
+        raise InputError(f"need at least 1 sample per group, got {min(rows)}")
     if seed < 0:
-        raise PlanError(f"seed must be >= 0, got {seed}")
+        raise InputError(f"seed must be >= 0, got {seed}")
     if shard_size is not None and shard_size < 1:
-        raise PlanError(f"shard size must be >= 1, got {shard_size}")
-    if method not in METHODS:
-        raise PlanError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-    if convention not in CONVENTIONS:
-        raise PlanError(f"unknown convention {convention!r}; choose from {', '.join(CONVENTIONS)}")
+        raise InputError(f"shard size must be >= 1, got {shard_size}")
+    check_options(method, convention)
     if infinite not in INFINITE_POLICIES:
-        raise PlanError(f"unknown --infinite {infinite!r}; choose from {INFINITE_POLICIES}")
+        raise InputError(f"unknown --infinite {infinite!r}; choose from {INFINITE_POLICIES}")
     p_dist.check()
     groups, unreachable = [], []
     for (n, k, m), count in zip(keys, rows, strict=True):
@@ -168,7 +162,7 @@ def make_config(
         groups.append(Group(n, k, m, count, resolved, size))
     if unreachable:
         more = f" (and {len(unreachable) - 1} more groups)" if len(unreachable) > 1 else ""
-        raise PlanError(unreachable[0] + more)
+        raise InputError(unreachable[0] + more)
     return GenConfig(tuple(groups), seed, p_dist, infinite, convention)
 
 

@@ -12,13 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.contract import InputError
+
 P_KINDS = ("int", "real")
 # Redraw rounds before giving up on a group whose heights are (almost) always infinite.
 MAX_REDRAW_ROUNDS = 1000
-
-
-class SamplingError(ValueError):
-    """The requested distribution cannot produce the requested rows (one-line message)."""
 
 
 @dataclass(frozen=True)
@@ -31,15 +29,15 @@ class PDist:
     hi: float = 100.0
 
     def check(self) -> None:
-        """Raise SamplingError unless the distribution is well defined."""
+        """Raise InputError unless the distribution is well defined."""
         if self.kind not in P_KINDS:
-            raise SamplingError(f"unknown P distribution {self.kind!r}; choose from {P_KINDS}")
+            raise InputError(f"unknown P distribution {self.kind!r}; choose from {P_KINDS}")
         if not (np.isfinite(self.lo) and np.isfinite(self.hi)):
-            raise SamplingError(f"P range must be finite, got [{self.lo}, {self.hi}]")
+            raise InputError(f"P range must be finite, got [{self.lo}, {self.hi}]")
         if self.lo > self.hi:
-            raise SamplingError(f"P range LO={self.lo:g} is above HI={self.hi:g}")
+            raise InputError(f"P range LO={self.lo:g} is above HI={self.hi:g}")
         if self.kind == "int" and not (float(self.lo).is_integer() and float(self.hi).is_integer()):
-            raise SamplingError(f"integer P needs integer bounds, got [{self.lo:g}, {self.hi:g}]")
+            raise InputError(f"integer P needs integer bounds, got [{self.lo:g}, {self.hi:g}]")
 
     def draw(self, rng: np.random.Generator, rows: int, k: int, r: int) -> np.ndarray:
         """``rows`` matrices of shape (k, r), float64."""
@@ -96,7 +94,7 @@ def draw_labelled(
     while todo.size:
         rounds += 1
         if rounds > MAX_REDRAW_ROUNDS:
-            raise SamplingError(
+            raise InputError(
                 f"{todo.size} rows still infinite after {MAX_REDRAW_ROUNDS} redraw rounds; "
                 "use --infinite keep or another P range"
             )

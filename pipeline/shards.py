@@ -14,9 +14,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.contract import p_column, write_atomic
+from pipeline.contract import InputError, p_column, write_atomic
 from pipeline.plan import GenConfig, Shard
-from pipeline.sampling import Drawn, SamplingError, draw_labelled, shard_rng
+from pipeline.sampling import Drawn, draw_labelled, shard_rng
 from solver.api import m_heights
 
 
@@ -93,7 +93,7 @@ PROBE_STREAM = 2**31
 
 
 def check_finite_possible(config: GenConfig) -> None:
-    """Raise SamplingError for a group whose draws all have infinite height (e.g. P = 0).
+    """Raise InputError for a group whose draws all have infinite height (e.g. P = 0).
 
     Run by the driver before anything is written, so such a run with --infinite resample is
     refused up front instead of failing in a worker after the manifest exists.
@@ -109,7 +109,7 @@ def check_finite_possible(config: GenConfig) -> None:
             drawn, batch = drawn + batch, 2 * batch
         else:
             if drawn >= PROBE_ROWS:
-                raise SamplingError(
+                raise InputError(
                     f"n={g.n}, k={g.k}, m={g.m}: all {drawn} probe draws have infinite height, "
                     "so --infinite resample cannot finish; use --infinite keep or another P range"
                 )

@@ -18,11 +18,13 @@ Decisions (documented in ``mh-split --help`` too):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+from tqdm import tqdm
 
-from pipeline.contract import DataError, groups
+from pipeline.contract import CONTRACT_FIELDS, InputError, groups, parquet_files, read_table
 
 SPLITS = ("train", "val", "test")
 
@@ -38,20 +40,20 @@ class SplitParams:
     dedup: bool = True
 
     def check(self) -> None:
-        """Raise DataError for fractions or sizes that cannot make a train and a val split."""
+        """Raise InputError for fractions or sizes that cannot make a train and a val split."""
         if not 0 < self.val_frac < 1:
-            raise DataError(f"--val-frac {self.val_frac} out of range: need 0 < val-frac < 1")
+            raise InputError(f"--val-frac {self.val_frac} out of range: need 0 < val-frac < 1")
         if not 0 <= self.test_frac < 1:
-            raise DataError(f"--test-frac {self.test_frac} out of range: need 0 <= test-frac < 1")
+            raise InputError(f"--test-frac {self.test_frac} out of range: need 0 <= test-frac < 1")
         if self.val_frac + self.test_frac >= 1:
-            raise DataError(
+            raise InputError(
                 f"--val-frac + --test-frac = {self.val_frac + self.test_frac:g} leaves no "
                 "training rows: need a sum below 1"
             )
         if self.per_group is not None and self.per_group < 1:
-            raise DataError(f"--per-group {self.per_group}: need at least 1 row per group")
+            raise InputError(f"--per-group {self.per_group}: need at least 1 row per group")
         if self.seed < 0:
-            raise DataError(f"--seed {self.seed}: need a non-negative integer")
+            raise InputError(f"--seed {self.seed}: need a non-negative integer")
 
     def sizes(self, per_group: int) -> dict[str, int]:
         """Rows per split for one group; every requested split gets at least one row."""
@@ -61,7 +63,7 @@ class SplitParams:
         wanted = {"train": True, "val": True, "test": self.test_frac > 0}
         empty = [s for s in SPLITS if wanted[s] and sizes[s] < 1]
         if empty:
-            raise DataError(
+            raise InputError(
                 f"--per-group {per_group} is too small for these fractions: "
                 f"{', '.join(empty)} would get no rows"
             )
@@ -84,6 +86,26 @@ class GroupSplit:
         return self.read - self.infinite - self.duplicate
 
 
+def read_labelled(paths: list[str | Path]) -> pa.Table:
+    """All rows of the Parquet files/folders in ``paths``, contract columns first, typed.
+
+    Splitting needs every row in memory at once (balancing looks at whole groups), so the shards
+    are read one by one (the contract names the culprit file on error) with a progress bar.
+    """
+    files = list(dict.fromkeys(f.resolve() for f in parquet_files(paths)))  # a file named twice
+    names = [f.name for f in CONTRACT_FIELDS]
+    tables = []
+    with tqdm(files, desc="reading shards", unit="file", disable=None) as bar:
+        for f in bar:
+            table = read_table([f], require_height=True)
+            tables.append(table.select(names + [c for c in table.column_names if c not in names]))
+            bar.set_postfix(rows=sum(t.num_rows for t in tables), refresh=False)
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise InputError(f"inputs do not share column types: {exc}") from exc
+
+
 def plan_split(table: pa.Table, params: SplitParams) -> list[GroupSplit]:
     """Assign rows of ``table`` (contract, with height) to splits; see the module docstring."""
     params.check()
@@ -93,13 +115,13 @@ def plan_split(table: pa.Table, params: SplitParams) -> list[GroupSplit]:
     per_group = params.per_group if params.per_group is not None else len(smallest[1])
     if per_group > len(smallest[1]):
         n, k, m = smallest[0].key
-        raise DataError(
+        raise InputError(
             f"--per-group {per_group} exceeds the smallest group (n={n}, k={k}, m={m}), which "
             f"has {len(smallest[1])} usable rows"
         )
     if per_group == 0:
         n, k, m = smallest[0].key
-        raise DataError(f"group (n={n}, k={k}, m={m}) has no rows with a finite height")
+        raise InputError(f"group (n={n}, k={k}, m={m}) has no rows with a finite height")
     sizes = params.sizes(per_group)
     for group, rows, instance in prepared:
         rng = np.random.default_rng([params.seed, *group.key])

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pipeline.cli_common import check_writable, output_lock
-from pipeline.contract import DataError
+from pipeline.contract import InputError
 
 
 def check_out(out: str | Path, *, overwrite: bool, inputs: Iterable[str | Path] = ()) -> Path:
@@ -25,13 +25,13 @@ def check_out(out: str | Path, *, overwrite: bool, inputs: Iterable[str | Path] 
     """
     out = Path(out).resolve()
     if out.exists() and not out.is_dir():
-        raise DataError(f"{out}: exists and is not a folder")
+        raise InputError(f"{out}: exists and is not a folder")
     check_writable(out.parent, "output folder")  # the staging folder and the rename go there
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise DataError(f"{out}: folder exists and is not empty (pass --overwrite to replace it)")
+        raise InputError(f"{out}: folder exists and is not empty (pass --overwrite to replace it)")
     for src in (Path(p).resolve() for p in inputs):
         if out == src or out.is_relative_to(src) or src.is_relative_to(out):
-            raise DataError(f"--out {out} overlaps input {src}: outputs would be read back")
+            raise InputError(f"--out {out} overlaps input {src}: outputs would be read back")
     return out
 
 

@@ -4,6 +4,6 @@ Public API: :func:`m_height` (one matrix), :func:`m_heights` (a batch), :func:`w
 (a codeword achieving a finite height), and the names in :data:`METHODS` / :data:`CONVENTIONS`.
 """
 
-from solver.api import CONVENTIONS, METHODS, InvalidInstance, m_height, m_heights, witness
+from solver.api import CONVENTIONS, METHODS, InputError, m_height, m_heights, witness
 
-__all__ = ["CONVENTIONS", "METHODS", "InvalidInstance", "m_height", "m_heights", "witness"]
+__all__ = ["CONVENTIONS", "METHODS", "InputError", "m_height", "m_heights", "witness"]

@@ -8,6 +8,7 @@ from math import comb
 
 import numpy as np
 
+from pipeline.contract import InputError
 from solver.lattice import plan_lookups
 
 CONVENTIONS = ("exact", "skip-unbounded")
@@ -25,8 +26,14 @@ CLOSED_FORM_MAX_N = 22
 LP_RANGE = (1e-6, 1e6)
 
 
-class InvalidInstance(ValueError):
-    """Raised for inputs that do not describe a code and an m (bad shape, m range, NaN/inf)."""
+def check_options(method: str, convention: str) -> None:
+    """Raise InputError for a method or convention this module does not know (one place: the
+    CLIs call it before any work, and every entry point below through it)."""
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    if convention not in CONVENTIONS:
+        choices = ", ".join(CONVENTIONS)
+        raise InputError(f"unknown convention {convention!r}; choose from {choices}")
 
 
 def _as_batch(P: np.ndarray | list) -> np.ndarray:
@@ -34,11 +41,11 @@ def _as_batch(P: np.ndarray | list) -> np.ndarray:
     if arr.ndim == 2:
         arr = arr[None]
     if arr.ndim != 3:
-        raise InvalidInstance(f"P must have shape (k, n-k) or (N, k, n-k), got {arr.shape}")
+        raise InputError(f"P must have shape (k, n-k) or (N, k, n-k), got {arr.shape}")
     if arr.shape[1] < 1 or arr.shape[2] < 1:
-        raise InvalidInstance(f"P must have k >= 1 rows and n-k >= 1 columns, got {arr.shape[1:]}")
+        raise InputError(f"P must have k >= 1 rows and n-k >= 1 columns, got {arr.shape[1:]}")
     if not np.isfinite(arr).all():
-        raise InvalidInstance("P contains NaN or infinite entries")
+        raise InputError("P contains NaN or infinite entries")
     return arr
 
 
@@ -60,7 +67,7 @@ def check_range(P: np.ndarray, method: str) -> None:
     )
     if not in_range(P, limits):
         lo, hi = limits
-        raise InvalidInstance(
+        raise InputError(
             f"method {method}: max |P_ij| of each nonzero P must lie in [{lo:g}, {hi:g}] "
             f"(the {family} certified range); "
             + ("use --method pruned" if method in LP_METHODS else "rescale P")
@@ -73,9 +80,8 @@ def validate(P: np.ndarray | list, m: int, convention: str = "exact") -> np.ndar
     k, r = batch.shape[1:]
     n = k + r
     if not 1 <= int(m) <= n - 1:
-        raise InvalidInstance(f"m={m} is out of range: need 1 <= m <= n-1 = {n - 1} (n={n}, k={k})")
-    if convention not in CONVENTIONS:
-        raise InvalidInstance(f"unknown convention {convention!r}; choose from {CONVENTIONS}")
+        raise InputError(f"m={m} is out of range: need 1 <= m <= n-1 = {n - 1} (n={n}, k={k})")
+    check_options("auto", convention)
     return batch
 
 
@@ -202,8 +208,7 @@ def method_seconds(method: str, n: int, k: int, m: int) -> float:
 
 def resolve_method(method: str, n: int, k: int, m: int) -> str:
     """Map ``auto`` to the exact method the cost model expects to be fastest for (n, k, m)."""
-    if method not in METHODS:
-        raise InvalidInstance(f"unknown method {method!r}; choose from {METHODS}")
+    check_options(method, "exact")
     if method != "auto":
         return method
     if n > CLOSED_FORM_MAX_N:
@@ -238,7 +243,7 @@ def m_heights(
         name = "pruned"  # the closed form certifies a wider range than the LP solver
     check_range(batch, name)
     if name in CLOSED_FORMS and k + r > CLOSED_FORM_MAX_N:
-        raise InvalidInstance(
+        raise InputError(
             f"method {name} handles n <= {CLOSED_FORM_MAX_N} (memory), got n = {k + r}; "
             "use --method highs"
         )
@@ -256,7 +261,7 @@ def m_height(
     """m-height of one code G = [I_k | P], P of shape (k, n-k)."""
     arr = np.asarray(P, dtype=np.float64)
     if arr.ndim != 2:
-        raise InvalidInstance(f"P must have shape (k, n-k), got {arr.shape}")
+        raise InputError(f"P must have shape (k, n-k), got {arr.shape}")
     return float(m_heights(arr, m, method=method, convention=convention)[0])
 
 
@@ -266,7 +271,7 @@ def witness(P: np.ndarray | list, m: int) -> np.ndarray | None:
 
     arr = np.asarray(P, dtype=np.float64)
     if arr.ndim != 2:
-        raise InvalidInstance(f"P must have shape (k, n-k), got {arr.shape}")
+        raise InputError(f"P must have shape (k, n-k), got {arr.shape}")
     batch = validate(arr, m)
     check_range(batch, "pruned")
     return pruned.witness(batch[0], int(m))

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from itertools import combinations, product
 
-import highspy
 import numpy as np
 
-from solver.lp_highs import (
+from solver.lp_common import (
     INF,
     STATUS,
     UNBOUNDED,
+    Solver,
     generator,
     is_integer,
     load_rows,
@@ -49,7 +49,7 @@ def _bounds(n: int, a: int, b: int, X: tuple[int, ...], signs: tuple[int, ...]) 
     return np.stack([lower, upper])
 
 
-def _solve(h: highspy._Highs, n: int, bounds: np.ndarray, cost: np.ndarray) -> float:
+def _solve(h: Solver, n: int, bounds: np.ndarray, cost: np.ndarray) -> float:
     """Optimum of the loaded tuple LP: its value, 0 if infeasible, +inf if unbounded."""
     h.changeRowsBounds(3 * n, np.arange(3 * n, dtype=np.int32), bounds[0], bounds[1])
     status = solve(h)
@@ -68,7 +68,7 @@ def _solve(h: highspy._Highs, n: int, bounds: np.ndarray, cost: np.ndarray) -> f
     raise RuntimeError(f"HiGHS returned {h.modelStatusToString(status)}")
 
 
-def _height(h: highspy._Highs, P: np.ndarray, m: int, convention: str) -> float:
+def _height(h: Solver, P: np.ndarray, m: int, convention: str) -> float:
     """Largest tuple optimum for one matrix, under ``convention``."""
     G = generator(P)
     k, n = G.shape

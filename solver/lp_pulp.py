@@ -16,12 +16,12 @@ from itertools import combinations
 import numpy as np
 import pulp
 
-from solver.lp_highs import generator, is_integer, spans
+from solver.lp_common import generator, is_integer, spans
 
 _UNBOUNDED = (pulp.LpStatusUnbounded, pulp.LpStatusInfeasible)
 _SETTLED = (pulp.LpStatusOptimal, *_UNBOUNDED)
 # Tried in turn when HiGHS ends without a verdict (status Unknown on degenerate LPs): the dual
-# simplex, then the primal simplex, then presolve; as in solver.lp_highs.solve.
+# simplex, then the primal simplex, then presolve; as in solver.lp_common.solve.
 _FALLBACK_OPTIONS = ({}, {"simplex_strategy": 4}, {"presolve": "on"})
 
 

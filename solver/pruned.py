@@ -97,9 +97,9 @@ def subset_dets(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         signed = _laplace(_as_python_ints(flat), tables.steps)[tables.subset_minor]
         dets = np.array([[float(abs(x)) for x in row] for row in signed]).reshape(signed.shape)
         if not np.isfinite(dets).all():
-            from solver.api import InvalidInstance
+            from pipeline.contract import InputError
 
-            raise InvalidInstance("a minor of P exceeds the float64 range (about 1e308)")
+            raise InputError("a minor of P exceeds the float64 range (about 1e308)")
         return dets, signed == 0
     if kind is not None:
         with np.errstate(over="ignore"):
@@ -501,6 +501,6 @@ def witness(P: np.ndarray, m: int) -> np.ndarray | None:
         c = np.linalg.solve(G[:, cols].T, np.sign(y)) @ G
         if np.isclose(codeword_height(c, m), h, rtol=1e-9):
             return c
-    from solver.lp_highs import optimal_codeword
+    from solver.lp_common import optimal_codeword
 
     return optimal_codeword(P, a, tuple(i for i in range(n) if Y >> i & 1))

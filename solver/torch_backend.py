@@ -39,9 +39,9 @@ def device():
 
 
 def _invalid(message: str) -> ValueError:
-    from solver.api import InvalidInstance  # solver.api imports this module lazily
+    from pipeline.contract import InputError
 
-    return InvalidInstance(message)
+    return InputError(message)
 
 
 def _tensor(array: np.ndarray, dev):

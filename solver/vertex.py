@@ -193,6 +193,6 @@ def witness(P: np.ndarray, m: int) -> np.ndarray | None:
         c = np.linalg.solve(G[:, B].T, np.sign(y)) @ G
         if np.isclose(codeword_height(c, m), h, rtol=1e-9):
             return c
-    from solver.lp_highs import optimal_codeword
+    from solver.lp_common import optimal_codeword
 
     return optimal_codeword(P, a, tuple(Y))

@@ -6,7 +6,7 @@ from itertools import combinations
 
 import numpy as np
 
-from solver.lp_highs import INF, UNBOUNDED, generator, load_rows, new_solver, solve
+from solver.lp_common import INF, UNBOUNDED, generator, load_rows, new_solver, solve
 
 
 def roth_optima(P: np.ndarray, m: int) -> dict[tuple[int, tuple[int, ...]], float]:

@@ -6,20 +6,18 @@ nothing.
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 from click.core import ParameterSource
 
-from training.errors import InputError, check_writable
-from training.evaluate import evaluate_checkpoint
+from pipeline.cli_common import Command, check_writable
+from pipeline.contract import InputError
 from training.metrics import GroupScore, format_table
 from training.models import FAMILIES, FEATURES, TRUNK_KINDS
-from training.predict import Predictor, predict_file
+from training.predict import Predictor, evaluate_checkpoint, predict_file
 from training.run import run_training
 from training.settings import TrainSettings
 
@@ -48,20 +46,6 @@ process, and only rank 0 writes.
 \b
 Exit status: 0 finished or stopped by a signal (last.pt saved); 2 bad input.
 """
-
-
-class CliInputError(click.ClickException):
-    """InputError as click reports it: one line, exit status 2."""
-
-    exit_code = 2
-
-
-@contextlib.contextmanager
-def _input_errors() -> Iterator[None]:
-    try:
-        yield
-    except InputError as e:
-        raise CliInputError(str(e)) from None
 
 
 def _int_list(ctx: click.Context, param: click.Parameter, value: str | None):
@@ -112,7 +96,7 @@ def _setting(flag: str, type_: Any = None, help: str | None = None, **extra: Any
     return click.option(flag, type=type_, default=default, show_default=True, help=help, **extra)
 
 
-@click.command(context_settings=CONTEXT, epilog=TRAIN_EPILOG)
+@click.command(cls=Command, context_settings=CONTEXT, epilog=TRAIN_EPILOG)
 @click.option(
     "--data",
     type=click.Path(path_type=Path),
@@ -260,22 +244,21 @@ def train_main(
     run_dir = resume or out
     if run_dir is None:
         raise click.UsageError("give --out RUN_DIR (or --resume RUN_DIR)")
-    with _input_errors():
-        if data is not None:
-            train_paths, val_paths = _split_folders(data)
-        explicit = {
-            name for name in options if ctx.get_parameter_source(name) != ParameterSource.DEFAULT
-        }
-        if train_paths or val_paths:
-            explicit |= {"train", "val"}
-        settings = TrainSettings(
-            train=tuple(str(p.resolve()) for p in train_paths),
-            val=tuple(str(p.resolve()) for p in val_paths),
-            init_experts=tuple(str(p.resolve()) for p in options.pop("init_experts")),
-            **options,
-        )
-        check_writable(run_dir, "folder")
-        run_training(settings, run_dir, resume=resume is not None, explicit=explicit, quiet=quiet)
+    if data is not None:
+        train_paths, val_paths = _split_folders(data)
+    explicit = {
+        name for name in options if ctx.get_parameter_source(name) != ParameterSource.DEFAULT
+    }
+    if train_paths or val_paths:
+        explicit |= {"train", "val"}
+    settings = TrainSettings(
+        train=tuple(str(p.resolve()) for p in train_paths),
+        val=tuple(str(p.resolve()) for p in val_paths),
+        init_experts=tuple(str(p.resolve()) for p in options.pop("init_experts")),
+        **options,
+    )
+    check_writable(run_dir, "run folder")
+    run_training(settings, run_dir, resume=resume is not None, explicit=explicit, quiet=quiet)
 
 
 def _split_folders(data: Path) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
@@ -285,7 +268,7 @@ def _split_folders(data: Path) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
     return (data / "train",), (data / "val",)
 
 
-@click.command(context_settings=CONTEXT)
+@click.command(cls=Command, context_settings=CONTEXT)
 @click.option(
     "--checkpoint",
     required=True,
@@ -318,8 +301,7 @@ def eval_main(
 ) -> None:
     """Score a checkpoint on labelled Parquet data: log2-MSE, the mean of per-(n,k,m) group
     means (each group weighs the same); rows with infinite height are left out and counted."""
-    with _input_errors():
-        result = evaluate_checkpoint(checkpoint, data, split, device, batch_size)
+    result = evaluate_checkpoint(checkpoint, data, split, device, batch_size)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -332,7 +314,7 @@ def eval_main(
     click.echo(format_table([GroupScore(**g) for g in result["groups"]]))
 
 
-@click.command(context_settings=CONTEXT)
+@click.command(cls=Command, context_settings=CONTEXT)
 @click.option(
     "--checkpoint",
     required=True,
@@ -359,7 +341,6 @@ def predict_main(
     """Add predicted heights (column height_pred, finite and >= 1) to the rows of IN, a Parquet
     file or a folder of them (read recursively, as mh-eval reads it), with columns n, k, m, P
     (height optional, other columns kept); one output file, the input's rows in order."""
-    with _input_errors():
-        check_writable(output, "file")
-        rows = predict_file(Predictor(checkpoint, device, batch_size), source, output)
+    check_writable(output, "output file", file=True)
+    rows = predict_file(Predictor(checkpoint, device, batch_size), source, output)
     click.echo(f"wrote {rows} predictions to {output}", err=True)

@@ -1,4 +1,5 @@
-"""Parquet rows (docs/DESIGN.md, data contract) -> validated numpy arrays -> padded tensors.
+"""Contract rows (pipeline.contract reads and validates them) -> padded arrays -> tensors,
+and the random symmetries that augment a batch.
 
 Everything is vectorised with numpy/pyarrow: a million rows load in seconds, and every bad
 input is reported as an InputError naming the file and the first offending row.
@@ -13,14 +14,19 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import torch
 
-from training.errors import InputError, first_line
+from pipeline.contract import (
+    KEY_COLUMNS,
+    InputError,
+    check_codes,
+    contract_types,
+    nkm_array,
+    padded_P,
+    read_tables,
+    validate,
+)
 
-REQUIRED_COLUMNS = ("n", "k", "m", "P")
-HEIGHT_COLUMN = "height"
 MIN_PAD = 6  # the original experiments padded P to 6 x 6; larger codes get a larger pad
 MAX_N = 32  # keeps one padded matrix (at most 31 x 31) small; far beyond any exact dataset
 
@@ -55,23 +61,6 @@ class Rows:
         return out
 
 
-def find_parquet_files(path: str | Path) -> list[Path]:
-    """One file, or every *.parquet below a folder (recursively, hidden and _temp names skipped)."""
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise InputError(f"{path}: no such file or folder")
-    files = sorted(
-        p
-        for p in path.rglob("*.parquet")
-        if p.is_file() and not any(s.startswith((".", "_")) for s in p.relative_to(path).parts)
-    )
-    if not files:
-        raise InputError(f"{path}: no .parquet files found")
-    return files
-
-
 SPLITS = ("train", "val", "test")
 
 
@@ -90,32 +79,33 @@ def resolve_split(path: str | Path, split: str) -> Path:
 
 def read_rows(paths: Sequence[str | Path], need_height: bool) -> Rows:
     """Read and validate every Parquet file under the given paths into one Rows."""
-    files = [f for p in paths for f in find_parquet_files(p)]
     hasher = hashlib.sha256()
-    parts = []
-    for f in files:
-        try:
-            names = pq.read_schema(f).names
-            table = pq.read_table(f, columns=_required_columns(names, need_height, str(f)))
-        except (pa.ArrowException, OSError) as e:
-            raise InputError(f"{f}: unreadable Parquet file ({first_line(e)})") from None
-        parts.append(_arrays_from_table(table, str(f), need_height, hasher))
+    tables = read_tables(paths, require_height=need_height, contract_only=True)
+    parts = [_arrays(table, str(f), hasher) for f, table in tables]
     return _concat(parts, hasher.hexdigest()[:16], ", ".join(str(p) for p in paths))
 
 
 def rows_from_table(table: pa.Table, source: str, need_height: bool) -> Rows:
     """Validate an already loaded table (extra columns ignored)."""
-    _required_columns(table.column_names, need_height, source)
+    try:
+        validate(table, require_height=need_height)
+    except InputError as e:
+        raise InputError(f"{source}: {e}") from None
+    columns = list(KEY_COLUMNS) + (["height"] if need_height else [])
     hasher = hashlib.sha256()
-    return _concat(
-        [_arrays_from_table(table, source, need_height, hasher)], hasher.hexdigest()[:16], source
-    )
+    part = _arrays(contract_types(table.select(columns)), source, hasher)
+    return _concat([part], hasher.hexdigest()[:16], source)
 
 
 def rows_from_matrices(n: int, k: int, m: int, matrices: Sequence) -> Rows:
     """Rows for one (n, k, m) from a list of k x (n-k) matrices (nested lists or arrays)."""
     source = f"(n={n}, k={k}, m={m})"
-    _check_range(np.array([[n, k, m]], dtype=np.int64), source)
+    nkm = np.array([[n, k, m]], dtype=np.int64)
+    try:
+        check_codes(*nkm.T)
+    except InputError as e:
+        raise InputError(f"{source}: {e}") from None
+    _check_size(nkm, source)
     c = n - k
     try:
         P = np.asarray(matrices, dtype=np.float64)
@@ -127,8 +117,7 @@ def rows_from_matrices(n: int, k: int, m: int, matrices: Sequence) -> Rows:
         raise InputError(f"{source}: expected {k} x {c} matrices, got shape {P.shape}")
     if not np.isfinite(P).all():
         raise InputError(f"{source}: P contains NaN or infinite entries")
-    nkm = np.tile(np.array([n, k, m], dtype=np.int64), (len(P), 1))
-    return Rows(nkm, P.astype(np.float32), None, "")
+    return Rows(np.repeat(nkm, len(P), axis=0), P.astype(np.float32), None, "")
 
 
 def check_fits(rows: Rows, pad: int, source: str) -> None:
@@ -173,28 +162,47 @@ def to_tensors(rows: Rows, pad: int, device: torch.device) -> TensorData:
     )
 
 
-def _required_columns(names: list[str], need_height: bool, source: str) -> list[str]:
-    """The columns to read; refuses a table that lacks any of them."""
-    columns = list(REQUIRED_COLUMNS) + ([HEIGHT_COLUMN] if need_height else [])
-    missing = [c for c in columns if c not in names]
-    if missing:
-        raise InputError(f"{source}: missing column(s) {', '.join(missing)}")
-    return columns
+def augment_batch(P: torch.Tensor, nkm: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Permute rows and columns and flip row and column signs of each valid block of P.
+
+    P: (B, R, C) zero-padded matrices; nkm: (B, 3) with columns n, k, m. These symmetries leave
+    the m-height unchanged (docs/MATH.md, Invariances): P -> D1 Pi1 P Pi2 D2 on each sample's
+    valid block, drawn afresh for the whole batch at once on its device. Random keys are
+    argsorted into permutations, padded positions given keys that keep them in place.
+    """
+    B, R, C = P.shape
+    k, c = nkm[:, 1:2], nkm[:, 0:1] - nkm[:, 1:2]
+    rows = _block_permutation(k, R, generator)
+    cols = _block_permutation(c, C, generator)
+    P = P.gather(1, rows[:, :, None].expand(B, R, C)).gather(2, cols[:, None, :].expand(B, R, C))
+    row_sign = _random_signs((B, R, 1), P, generator)
+    col_sign = _random_signs((B, 1, C), P, generator)
+    return P * row_sign * col_sign
 
 
-def _arrays_from_table(table: pa.Table, source: str, need_height: bool, hasher) -> dict:
-    nkm = np.stack([_int_column(table, c, source) for c in ("n", "k", "m")], axis=1)
-    _check_range(nkm, source)
-    P = _padded_matrices(table.column("P"), nkm, source)
+def _block_permutation(size: torch.Tensor, length: int, generator: torch.Generator) -> torch.Tensor:
+    """(B, length) permutations that shuffle positions < size and fix the rest."""
+    positions = torch.arange(length, device=size.device)
+    keys = torch.rand(len(size), length, generator=generator, device=size.device)
+    keys = torch.where(positions < size, keys, 1.0 + positions)  # padding sorts last, in order
+    return keys.argsort(dim=1)
+
+
+def _random_signs(shape: tuple[int, ...], like: torch.Tensor, generator: torch.Generator):
+    bits = torch.randint(0, 2, shape, generator=generator, device=like.device)
+    return (2 * bits - 1).to(like.dtype)
+
+
+def _arrays(table: pa.Table, source: str, hasher) -> dict:
+    """One validated, typed table as arrays, with what training needs beyond the contract:
+    codes small enough to pad (n <= MAX_N) and positive heights (log2 must exist)."""
+    nkm = nkm_array(table)
+    _check_size(nkm, source)
+    P = padded_P(table).astype(np.float32)
     height = None
-    if need_height:
-        col = table.column(HEIGHT_COLUMN)
-        if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
-            raise InputError(f"{source}: column height must be numeric, not {col.type}")
-        if col.null_count:
-            raise InputError(f"{source}: column height has missing values")
-        height = col.to_numpy().astype(np.float64)
-        bad = np.flatnonzero(~(height > 0))  # NaN, zero or negative: log2 undefined
+    if "height" in table.column_names:
+        height = table["height"].to_numpy(zero_copy_only=False).astype(np.float64)
+        bad = np.flatnonzero(~(height > 0))
         if len(bad):
             raise InputError(f"{source}: row {bad[0]}: height {height[bad[0]]} is not positive")
         hasher.update(height.tobytes())
@@ -203,66 +211,14 @@ def _arrays_from_table(table: pa.Table, source: str, need_height: bool, hasher) 
     return {"nkm": nkm, "P": P, "height": height}
 
 
-def _int_column(table: pa.Table, name: str, source: str) -> np.ndarray:
-    col = table.column(name)
-    if not pa.types.is_integer(col.type):
-        raise InputError(f"{source}: column {name} must be integer, not {col.type}")
-    if col.null_count:
-        raise InputError(f"{source}: column {name} has missing values")
-    return col.to_numpy().astype(np.int64)
-
-
-def _check_range(nkm: np.ndarray, source: str) -> None:
-    n, k, m = nkm.T
-    bad = np.flatnonzero((k < 1) | (k >= n) | (m < 1) | (m >= n) | (n > MAX_N))
+def _check_size(nkm: np.ndarray, source: str) -> None:
+    bad = np.flatnonzero(nkm[:, 0] > MAX_N)
     if len(bad):
-        i = bad[0]
+        n, k, m = nkm[bad[0]]
         raise InputError(
-            f"{source}: row {i}: (n={n[i]}, k={k[i]}, m={m[i]}) is out of the supported range "
-            f"(1 <= k < n <= {MAX_N}, 1 <= m < n)"
+            f"{source}: row {bad[0]}: (n={n}, k={k}, m={m}) is out of the supported range "
+            f"(n <= {MAX_N})"
         )
-
-
-def _padded_matrices(column: pa.ChunkedArray, nkm: np.ndarray, source: str) -> np.ndarray:
-    """The ragged list column P -> (N, max k, max n-k) float32, one numpy gather per shape."""
-    if not (
-        pa.types.is_list(column.type)
-        or pa.types.is_large_list(column.type)
-        or pa.types.is_fixed_size_list(column.type)
-    ):
-        raise InputError(f"{source}: column P must be a list of numbers, not {column.type}")
-    arr = column.combine_chunks()
-    if arr.null_count:
-        raise InputError(f"{source}: column P has missing values")
-    values = arr.flatten()
-    if not (pa.types.is_floating(values.type) or pa.types.is_integer(values.type)):
-        raise InputError(f"{source}: column P must hold numbers, not {values.type}")
-    if values.null_count:
-        raise InputError(f"{source}: column P has missing entries")
-    values = values.to_numpy(zero_copy_only=False).astype(np.float64)
-    lengths = pc.list_value_length(arr).to_numpy(zero_copy_only=False).astype(np.int64)
-    n, k = nkm[:, 0], nkm[:, 1]
-    c = n - k
-    bad = np.flatnonzero(lengths != k * c)
-    if len(bad):
-        i = bad[0]
-        raise InputError(
-            f"{source}: row {i}: P has {lengths[i]} entries, expected k*(n-k) = {k[i] * c[i]}"
-        )
-    if not np.isfinite(values).all():
-        i = int(
-            np.searchsorted(
-                np.cumsum(lengths), np.flatnonzero(~np.isfinite(values))[0], side="right"
-            )
-        )
-        raise InputError(f"{source}: row {i}: P contains NaN or infinite entries")
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    out = np.zeros((len(nkm), int(k.max(initial=0)), int(c.max(initial=0))), dtype=np.float32)
-    for kk, cc in np.unique(np.stack([k, c], axis=1), axis=0):
-        idx = np.flatnonzero((k == kk) & (c == cc))
-        gather = starts[idx, None] + np.arange(kk * cc)
-        out[idx, :kk, :cc] = values[gather].reshape(-1, kk, cc)
-    return out
 
 
 def _concat(parts: list[dict], fingerprint: str, source: str) -> Rows:

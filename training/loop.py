@@ -1,5 +1,5 @@
-"""The training loop: in-memory batching, optimisation steps, validation, early stopping,
-checkpoints, metrics.csv, stop signals and DDP sharding.
+"""The training loop: optimiser and schedule, in-memory batching, optimisation steps,
+validation, early stopping, checkpoints, metrics.csv rows, stop signals and DDP sharding.
 
 Batches are index tensors into the on-device dataset (a fresh random permutation each epoch),
 so no per-sample Python runs in the hot loop. Randomness is derived from (seed, epoch, step),
@@ -12,26 +12,29 @@ import hashlib
 import math
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from training.augment import augment_batch
-from training.checkpoint import BEST, LAST, save_checkpoint
-from training.data import TensorData
-from training.distributed import DistContext
+from training.checkpoint import BEST, LAST, Checkpoint, EpochSums, LoopState
+from training.data import TensorData, augment_batch
 from training.inference import predict_log2
-from training.interrupt import StopRequest
 from training.metrics import group_log2_mse
 from training.models.base import HeightModel
-from training.optim import Scheduler, step_scheduler
-from training.report import append_metrics
-from training.runtime import autocast
+from training.report import EpochRow, append_metrics
+from training.runtime import DistContext, StopRequest, autocast, uses_bf16
 from training.settings import TrainSettings
+
+PLATEAU_PATIENCE = 3  # epochs without validation improvement before the lr is halved
+PLATEAU_FACTOR = 0.5
+
+Scheduler = torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau
+
 
 POLL_EVERY = 16  # steps between DDP agreements on a stop signal (each costs a sync)
 POSTFIX_EVERY = 25  # steps between progress-bar loss updates (each costs a sync)
@@ -43,24 +46,36 @@ def derived_seed(*parts: int) -> int:
     return int.from_bytes(digest, "little")
 
 
-@dataclass
-class LoopState:
-    """Progress saved in last.pt: enough to continue exactly where training stopped."""
+def build_optimizer(
+    s: TrainSettings, params: Iterable[torch.nn.Parameter]
+) -> torch.optim.Optimizer:
+    """Adam or AdamW over ``params``, fused on CUDA."""
+    params = list(params)
+    kind = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[s.optimizer]
+    fused = all(p.is_cuda for p in params)  # one kernel per step instead of one per tensor
+    return kind(params, lr=s.lr, weight_decay=s.weight_decay, fused=fused or None)
 
-    epoch: int = 0  # epochs completed
-    step: int = 0  # steps done in the unfinished epoch (after an interruption)
-    world: int = 1  # world size that step count refers to
-    best_val: float = math.inf
-    best_epoch: int = 0
-    bad_epochs: int = 0
-    partial: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0, 0.0])
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+def build_scheduler(s: TrainSettings, optimizer: torch.optim.Optimizer) -> Scheduler | None:
+    """Per-epoch schedule: cosine from lr towards 0 over --epochs, plateau halving, or none."""
+    if s.schedule == "cosine":
+        epochs = max(s.epochs, 1)
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda e: 0.5 * (1.0 + math.cos(math.pi * min(e, epochs) / epochs))
+        )
+    if s.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE
+        )
+    return None
 
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> LoopState:
-        return cls(**values)
+
+def step_scheduler(scheduler: Scheduler | None, val_metric: float) -> None:
+    """One epoch's step of the schedule (plateau watches the validation score)."""
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        scheduler.step(val_metric)
+    elif scheduler is not None:
+        scheduler.step()
 
 
 class StepRunner:
@@ -107,31 +122,51 @@ class EpochResult:
 
 
 class Trainer:
-    """Runs epochs until --epochs, early stopping or a stop signal; rank 0 writes the files."""
+    """Runs epochs until --epochs, early stopping or a stop signal; rank 0 writes the files.
+
+    Set up from the model, the data (on ``ctx.device``) and, when resuming, the checkpoint: the
+    forward pass (DDP, torch.compile), optimiser, schedule and loop state are made here.
+    """
 
     def __init__(
         self,
-        *,
-        model: HeightModel,
-        runner: StepRunner,
-        scheduler: Scheduler | None,
         settings: TrainSettings,
-        train: TensorData,
-        val: TensorData,
+        model: HeightModel,
+        data: tuple[TensorData, TensorData],
+        data_info: dict[str, Any],
         ctx: DistContext,
         run_dir: Path,
-        state: LoopState,
-        stop: StopRequest,
-        checkpoint_info: dict[str, Any],
+        resumed: Checkpoint | None,
+        *,
         quiet: bool,
     ) -> None:
-        self.model, self.runner, self.scheduler = model, runner, scheduler
-        self.s, self.train, self.val, self.ctx = settings, train, val, ctx
-        self.run_dir, self.state, self.stop = run_dir, state, stop
-        self.checkpoint_info = checkpoint_info
-        self.quiet = quiet
-        self.device = train.P.device
+        s = settings
+        model.to(ctx.device)
+        forward: Any = model
+        if ctx.active:
+            forward = DistributedDataParallel(
+                model,
+                device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
+                find_unused_parameters=model.conditional_experts,
+            )
+        if s.compile:
+            forward = torch.compile(forward)
+        optimizer = build_optimizer(s, model.parameters())
+        self.scheduler = build_scheduler(s, optimizer)
+        self.state = LoopState()
+        if resumed is not None:
+            optimizer.load_state_dict(resumed.optimizer)
+            if self.scheduler is not None and resumed.scheduler is not None:
+                self.scheduler.load_state_dict(resumed.scheduler)
+            self.state = resumed.loop
+        self.bf16 = uses_bf16(s.precision, ctx.device)
+        self.runner = StepRunner(model, forward, optimizer, self.bf16, s.clip_grad, s.augment)
+        self.model, self.s, (self.train, self.val), self.ctx = model, s, data, ctx
+        self.run_dir, self.quiet = run_dir, quiet
+        self.stop = StopRequest()
+        self.device = ctx.device
         self.show_bars = ctx.is_main and not quiet and sys.stderr.isatty()
+        self.data_info = data_info  # stored in checkpoints
 
     def done(self) -> bool:
         s, st = self.s, self.state
@@ -139,6 +174,10 @@ class Trainer:
 
     def fit(self) -> bool:
         """Train; True when finished, False when stopped by a signal (last.pt saved)."""
+        with self.stop:
+            return self._fit()
+
+    def _fit(self) -> bool:
         while not self.done():
             result = self._train_epoch()
             if result is None:
@@ -148,7 +187,7 @@ class Trainer:
             lr = self.runner.optimizer.param_groups[0]["lr"]
             step_scheduler(self.scheduler, val)
             st = self.state
-            st.epoch, st.step, st.partial = st.epoch + 1, 0, [0.0, 0.0, 0.0, 0.0]
+            st.epoch, st.step, st.partial = st.epoch + 1, 0, EpochSums()
             improved = val < st.best_val
             if improved:
                 st.best_val, st.best_epoch, st.bad_epochs = val, st.epoch, 0
@@ -178,8 +217,9 @@ class Trainer:
         sums = torch.zeros(2, dtype=torch.float64, device=self.device)
         count, seconds = 0, 0.0
         if first and ctx.is_main:
-            sums += torch.tensor(st.partial[:2], dtype=torch.float64, device=self.device)
-            count, seconds = int(st.partial[2]), st.partial[3]
+            done = [st.partial.loss, st.partial.sq_err]
+            sums += torch.tensor(done, dtype=torch.float64, device=self.device)
+            count, seconds = int(st.partial.samples), st.partial.seconds
         aug = torch.Generator(device=self.device)
         self.model.train()
         bar = tqdm(
@@ -212,7 +252,8 @@ class Trainer:
             if self._stop_now(i, len(batches)):
                 bar.close()
                 st.step, st.world = i + 1, ctx.world
-                st.partial = self._totals(sums, count) + [seconds + time.perf_counter() - started]
+                elapsed = seconds + time.perf_counter() - started
+                st.partial = EpochSums(*self._totals(sums, count), elapsed)
                 return None
         bar.close()
         if self.device.type == "cuda":
@@ -237,31 +278,23 @@ class Trainer:
     def _save(self, name: str) -> None:
         if not self.ctx.is_main:
             return
-        contents = {
-            **self.checkpoint_info,
-            "model": self.model.state_dict(),
-            "optimizer": self.runner.optimizer.state_dict(),
-            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
-            "loop": self.state.to_dict(),
-            "settings": self.s.to_dict(),
-        }
-        save_checkpoint(self.run_dir / name, contents)
+        Checkpoint(
+            model_config=self.model.config,
+            model=self.model.state_dict(),
+            settings=self.s,
+            data=self.data_info,
+            optimizer=self.runner.optimizer.state_dict(),
+            scheduler=None if self.scheduler is None else self.scheduler.state_dict(),
+            loop=self.state,
+        ).save(self.run_dir / name)
 
     def _record(self, r: EpochResult, val: float, lr: float, improved: bool) -> None:
         if not self.ctx.is_main:
             return
-        append_metrics(
-            self.run_dir,
-            {
-                "epoch": self.state.epoch,
-                "train_loss": r.train_loss,
-                "train_log2_mse": r.train_log2_mse,
-                "val_log2_mse": val,
-                "lr": lr,
-                "seconds": r.seconds,
-                "samples_per_s": r.samples_per_s,
-            },
+        row = EpochRow(
+            self.state.epoch, r.train_loss, r.train_log2_mse, val, lr, r.seconds, r.samples_per_s
         )
+        append_metrics(self.run_dir, row)
         if not self.quiet:
             mark = "  *best" if improved else ""
             tqdm.write(

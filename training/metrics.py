@@ -5,11 +5,11 @@ group-mean baseline (each group's training mean, what a model gets for free) to 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Any
 
 import torch
 
 from training.models.base import GroupBaseline
+from training.models.config import ModelConfig
 
 MAX_LOG2 = 1000.0  # predictions are clamped to [1, 2**1000]: finite and >= 1, as scored
 
@@ -60,15 +60,15 @@ def group_log2_mse(
     return float(sum(means) / len(means)), table
 
 
-def group_mean_log2(nkm: torch.Tensor, config: dict[str, Any]) -> torch.Tensor:
+def group_mean_log2(nkm: torch.Tensor, config: ModelConfig) -> torch.Tensor:
     """The baseline's log2 predictions: each (n, k, m) group's training mean, as the model
     config stores it (group_means), and target_mean for groups absent from it."""
-    baseline = GroupBaseline(config.get("group_means", []), config["target_mean"])
+    baseline = GroupBaseline(config.group_means, config.target_mean)
     return clamp_log2(baseline.to(nkm.device)(nkm))
 
 
 def score_with_baseline(
-    pred_log2: torch.Tensor, true_log2: torch.Tensor, nkm: torch.Tensor, config: dict[str, Any]
+    pred_log2: torch.Tensor, true_log2: torch.Tensor, nkm: torch.Tensor, config: ModelConfig
 ) -> Scores:
     """group_log2_mse of the predictions and of the group-mean baseline of a model config."""
     overall, scores = group_log2_mse(pred_log2, true_log2, nkm)

@@ -1,30 +1,62 @@
-"""Predictions from a trained checkpoint: a Python callable with the course evaluator's shape
-(predict(n, k, m, P_list) -> heights) and whole-file Parquet prediction for mh-predict."""
+"""What a trained checkpoint is used for: scores on labelled data (mh-eval, the course
+metric), a Python callable with the course evaluator's shape (predict(n, k, m, P_list) ->
+heights) and whole-file Parquet prediction (mh-predict)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from training.checkpoint import load_model
+from pipeline.contract import InputError, first_line, parquet_files, read_file, write_atomic
+from training.checkpoint import load_model, resolve_checkpoint
 from training.data import (
     Rows,
-    find_parquet_files,
+    drop_infinite,
+    read_rows,
+    resolve_split,
     rows_from_matrices,
     rows_from_table,
     to_tensors,
 )
-from training.errors import InputError, first_line
 from training.inference import predict_log2
-from training.models.registry import check_supported
+from training.metrics import score_with_baseline
+from training.models import check_supported
 from training.runtime import resolve_device
 
 PRED_COLUMN = "height_pred"
+
+
+def evaluate_checkpoint(
+    checkpoint: Path, data: Path, split: str, device: str, batch_size: int | None
+) -> dict[str, Any]:
+    """Overall log2-MSE (mean of per-group means) and the per-(n, k, m) table, as a dict;
+    both also for the group-mean baseline of the checkpoint's training data."""
+    dev = resolve_device(device)
+    model, ckpt = load_model(checkpoint, dev)
+    source = resolve_split(data, split)
+    rows, dropped = drop_infinite(read_rows([source], need_height=True))
+    if len(rows) == 0:
+        raise InputError(f"{source}: no rows with a finite height")
+    config = ckpt.model_config
+    check_supported(config, rows, str(source))
+    tensors = to_tensors(rows, config.pad, dev)
+    scores = score_with_baseline(
+        predict_log2(model, tensors, batch_size), tensors.y, tensors.nkm, config
+    )
+    return {
+        "checkpoint": str(resolve_checkpoint(checkpoint)),
+        "data": str(source),
+        "model": config.family,
+        "log2_mse": scores.log2_mse,
+        "baseline_log2_mse": scores.baseline_log2_mse,
+        "rows": len(rows),
+        "dropped_infinite": dropped,
+        "groups": [s.to_dict() for s in scores.groups],
+    }
 
 
 class Predictor:
@@ -39,7 +71,7 @@ class Predictor:
     ) -> None:
         self.device = resolve_device(device)
         self.model, ckpt = load_model(checkpoint, self.device)
-        self.config = ckpt["model_config"]
+        self.config = ckpt.model_config
         self.batch_size = batch_size
 
     def __call__(self, n: int, k: int, m: int, P_list: Sequence) -> list[float]:
@@ -48,7 +80,7 @@ class Predictor:
     def heights(self, rows: Rows, source: str) -> np.ndarray:
         """Predicted heights (float64) of validated rows."""
         check_supported(self.config, rows, source)
-        data = to_tensors(rows, self.config["pad"], self.device)
+        data = to_tensors(rows, self.config.pad, self.device)
         log2 = predict_log2(self.model, data, self.batch_size).cpu().numpy().astype(np.float64)
         return np.exp2(log2)
 
@@ -64,13 +96,7 @@ def predict_file(predictor: Predictor, source: Path, target: Path) -> int:
 
     Files with different extra columns are concatenated with nulls where a column is missing.
     """
-    files = find_parquet_files(source)
-    tables = []
-    for path in files:
-        try:
-            tables.append(pq.read_table(path))
-        except (pa.ArrowException, OSError) as e:
-            raise InputError(f"{path}: unreadable Parquet file ({first_line(e)})") from None
+    tables = [read_file(path) for path in parquet_files([source])]
     try:
         table = pa.concat_tables(tables, promote_options="default")
     except pa.ArrowException as e:
@@ -82,8 +108,5 @@ def predict_file(predictor: Predictor, source: Path, target: Path) -> int:
         table = table.set_column(table.column_names.index(PRED_COLUMN), PRED_COLUMN, heights)
     else:
         table = table.append_column(PRED_COLUMN, heights)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, target)
+    write_atomic(table, target)
     return table.num_rows

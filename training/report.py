@@ -1,4 +1,4 @@
-"""Run outputs for people: metrics.csv, report.md and PNG plots.
+"""Run outputs for people: metrics.csv (written and read only here), report.md, PNG plots.
 
 Plots use matplotlib's Figure API directly (no pyplot): no display or global backend needed.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import math
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +17,24 @@ from matplotlib.figure import Figure
 from training.metrics import Scores, format_table
 
 METRICS_FILE = "metrics.csv"
-METRIC_FIELDS = (
-    "epoch",
-    "train_loss",
-    "train_log2_mse",
-    "val_log2_mse",
-    "lr",
-    "seconds",
-    "samples_per_s",
-)
 CURVES_PNG, SCATTER_PNG = "learning_curves.png", "pred_vs_true.png"
 SCATTER_POINTS = 2000  # per group, so plots of million-row validation sets stay light
+
+
+@dataclass(frozen=True)
+class EpochRow:
+    """One line of metrics.csv; its fields are the file's header, in order."""
+
+    epoch: int
+    train_loss: float
+    train_log2_mse: float
+    val_log2_mse: float
+    lr: float
+    seconds: float
+    samples_per_s: float
+
+
+METRIC_FIELDS = tuple(f.name for f in fields(EpochRow))
 
 
 def start_metrics(run_dir: Path) -> None:
@@ -35,12 +43,13 @@ def start_metrics(run_dir: Path) -> None:
         csv.writer(f).writerow(METRIC_FIELDS)
 
 
-def append_metrics(run_dir: Path, row: dict[str, float]) -> None:
+def append_metrics(run_dir: Path, row: EpochRow) -> None:
     with open(run_dir / METRICS_FILE, "a", newline="") as f:
-        csv.DictWriter(f, METRIC_FIELDS).writerow(row)
+        csv.DictWriter(f, METRIC_FIELDS).writerow(asdict(row))
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, float]]:
+    """metrics.csv as one dict of floats per epoch."""
     with open(run_dir / METRICS_FILE, newline="") as f:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 

@@ -1,7 +1,7 @@
-"""mh-train's work from settings to run folder: data, model (new or resumed), training, report.
+"""mh-train's work from settings to run folder, top to bottom: setup, loop, teardown.
 
-Everything that can be refused (data, options, checkpoints) is checked before the run folder
-is touched, so bad input writes nothing.
+Setup checks everything that can be refused (data, options, checkpoints) before the run folder
+is touched, so bad input writes nothing; the loop is loop.Trainer; teardown writes the report.
 """
 
 from __future__ import annotations
@@ -11,26 +11,36 @@ import math
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-from torch.nn.parallel import DistributedDataParallel
 
-from training.checkpoint import BEST, LAST, load_checkpoint, load_weights
-from training.data import MIN_PAD, Rows, drop_infinite, read_rows, to_tensors
-from training.distributed import DistContext, init_distributed, is_main_process, shutdown
-from training.errors import InputError
+from pipeline.contract import InputError
+from training.checkpoint import BEST, LAST, Checkpoint
+from training.data import MIN_PAD, Rows, TensorData, drop_infinite, read_rows, to_tensors
 from training.inference import predict_log2
-from training.interrupt import StopRequest
-from training.loop import LoopState, StepRunner, Trainer
+from training.loop import Trainer
 from training.metrics import score_with_baseline
-from training.models import SINGLE_FAMILIES, build_model
+from training.models import (
+    SINGLE_FAMILIES,
+    DataSummary,
+    ModelConfig,
+    build_model,
+    check_supported,
+    make_model_config,
+)
 from training.models.base import HeightModel
-from training.models.registry import MOE_FAMILIES, DataSummary, check_supported, make_model_config
-from training.optim import build_optimizer, build_scheduler
+from training.models.config import MOE_FAMILIES, TrunkConfig
 from training.report import start_metrics, write_report
-from training.runtime import resolve_device, uses_bf16, versions
+from training.runtime import (
+    DistContext,
+    init_distributed,
+    is_main_process,
+    resolve_device,
+    shutdown,
+    versions,
+)
 from training.settings import TrainSettings, merge_for_resume, refuse_inapplicable
 
 CONFIG = "config.json"
@@ -40,10 +50,11 @@ def run_training(
     given: TrainSettings, run_dir: Path, *, resume: bool, explicit: set[str], quiet: bool
 ) -> bool:
     """Train into run_dir; True when training is complete, False when a signal stopped it."""
-    ckpt = None
+    # setup: settings, data and model, all checked before anything is written
+    resumed = None
     if resume and (run_dir / LAST).exists():
-        ckpt = load_checkpoint(run_dir / LAST)
-        settings = merge_for_resume(TrainSettings.from_dict(ckpt["settings"]), given, explicit)
+        resumed = Checkpoint.load(run_dir / LAST)
+        settings = merge_for_resume(resumed.settings, given, explicit)
     elif not resume and ((run_dir / LAST).exists() or (run_dir / CONFIG).exists()):
         raise InputError(f"{run_dir} already holds a run; pass --resume {run_dir} to continue it")
     else:
@@ -53,19 +64,18 @@ def run_training(
         raise InputError("no data: give --data SPLIT_DIR, or --train and --val")
     device = resolve_device(settings.device)
     train_rows, val_rows, data_info = _load_data(settings, announce=not quiet and is_main_process())
-    if ckpt is not None:
-        _check_same_data(ckpt["data"], data_info)
-        model_config, expert_states = ckpt["model_config"], []
+    if resumed is not None:
+        _check_same_data(resumed.data, data_info)
+        model_config, expert_states = resumed.model_config, []
     else:
         model_config, expert_states = _new_model_config(settings, train_rows, val_rows)
     check_supported(model_config, train_rows, "training data")
     check_supported(model_config, val_rows, "validation data")
-    data_info["pad"] = model_config["pad"]
-
+    data_info["pad"] = model_config.pad
     torch.manual_seed(settings.seed)
     model = build_model(model_config)
-    if ckpt is not None:
-        load_weights(model, ckpt["model"], run_dir / LAST)
+    if resumed is not None:
+        resumed.load_weights(model, run_dir / LAST)
     elif expert_states:
         try:
             model.init_experts(expert_states)
@@ -74,18 +84,36 @@ def run_training(
 
     ctx = init_distributed(device)
     try:
-        return _train(
-            settings,
-            model,
-            model_config,
-            ckpt,
-            train_rows,
-            val_rows,
-            data_info,
-            ctx,
-            run_dir,
-            quiet,
-        )
+        data = tuple(to_tensors(r, model_config.pad, ctx.device) for r in (train_rows, val_rows))
+        trainer = Trainer(settings, model, data, data_info, ctx, run_dir, resumed, quiet=quiet)
+        if ctx.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            _write_config(run_dir, settings, model, data_info, ctx, trainer)
+            if resumed is None:
+                start_metrics(run_dir)
+        if trainer.done() and (run_dir / "report.md").exists():
+            _say(quiet or not ctx.is_main, f"{run_dir}: training had already finished")
+            return True
+        # the loop
+        finished = trainer.fit()
+        # teardown: a stopped run says how to continue, a finished one writes its report
+        state = trainer.state
+        if not finished:
+            signal_name = trainer.stop.signal_name or "a signal to another rank"
+            _say(
+                not ctx.is_main,  # even with --quiet: job logs should say why it ended
+                f"stopped by {signal_name} at epoch {state.epoch + 1}, step {state.step}; "
+                f"saved {run_dir / LAST}; continue with: mh-train --resume {run_dir}",
+            )
+            return False
+        if ctx.is_main:
+            _final_report(model, data[1], settings, trainer, data_info, run_dir)
+            _say(
+                quiet,
+                f"best validation log2-MSE {state.best_val:.4f} at epoch {state.best_epoch}; "
+                f"report: {run_dir / 'report.md'}",
+            )
+        return True
     finally:
         shutdown(ctx)
 
@@ -101,83 +129,8 @@ def resolve_p_scale(option: str, rows: Rows) -> float:
     return float(option)
 
 
-def _train(
-    settings: TrainSettings,
-    model: HeightModel,
-    model_config: dict[str, Any],
-    ckpt: dict[str, Any] | None,
-    train_rows: Rows,
-    val_rows: Rows,
-    data_info: dict[str, Any],
-    ctx: DistContext,
-    run_dir: Path,
-    quiet: bool,
-) -> bool:
-    model.to(ctx.device)
-    forward: Any = model
-    if ctx.active:
-        forward = DistributedDataParallel(
-            model,
-            device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
-            find_unused_parameters=model.conditional_experts,
-        )
-    if settings.compile:
-        forward = torch.compile(forward)
-    optimizer = build_optimizer(settings, model.parameters())
-    scheduler = build_scheduler(settings, optimizer)
-    state = LoopState()
-    if ckpt is not None:
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if scheduler is not None and ckpt["scheduler"] is not None:
-            scheduler.load_state_dict(ckpt["scheduler"])
-        state = LoopState.from_dict(ckpt["loop"])
-    pad = model_config["pad"]
-    train, val = to_tensors(train_rows, pad, ctx.device), to_tensors(val_rows, pad, ctx.device)
-    bf16 = uses_bf16(settings.precision, ctx.device)
-    runner = StepRunner(model, forward, optimizer, bf16, settings.clip_grad, settings.augment)
-    if ctx.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        _write_config(run_dir, settings, model_config, model, data_info, ctx, bf16, state)
-        if ckpt is None:
-            start_metrics(run_dir)
-    with StopRequest() as stop:
-        trainer = Trainer(
-            model=model,
-            runner=runner,
-            scheduler=scheduler,
-            settings=settings,
-            train=train,
-            val=val,
-            ctx=ctx,
-            run_dir=run_dir,
-            state=state,
-            stop=stop,
-            checkpoint_info={"model_config": model_config, "data": data_info},
-            quiet=quiet,
-        )
-        if trainer.done() and (run_dir / "report.md").exists():
-            _say(quiet or not ctx.is_main, f"{run_dir}: training had already finished")
-            return True
-        finished = trainer.fit()
-    if not finished:
-        signal_name = stop.signal_name or "a signal to another rank"
-        _say(
-            not ctx.is_main,  # even with --quiet: job logs should say why it ended
-            f"stopped by {signal_name} at epoch {state.epoch + 1}, step {state.step}; "
-            f"saved {run_dir / LAST}; continue with: mh-train --resume {run_dir}",
-        )
-        return False
-    if ctx.is_main:
-        _final_report(model, val, settings, state, data_info, run_dir)
-        _say(
-            quiet,
-            f"best validation log2-MSE {state.best_val:.4f} at epoch {state.best_epoch}; "
-            f"report: {run_dir / 'report.md'}",
-        )
-    return True
-
-
 def _load_data(s: TrainSettings, announce: bool) -> tuple[Rows, Rows, dict[str, Any]]:
+    """Finite-height training and validation rows, and what config.json records of them."""
     info: dict[str, Any] = {}
     loaded = []
     for name, paths in (("train", s.train), ("val", s.val)):
@@ -198,6 +151,7 @@ def _load_data(s: TrainSettings, announce: bool) -> tuple[Rows, Rows, dict[str, 
 
 
 def _check_same_data(saved: dict[str, Any], now: dict[str, Any]) -> None:
+    """A resumed run must see the data it started with (same fingerprints)."""
     for name in ("train", "val"):
         if saved[name]["fingerprint"] != now[name]["fingerprint"]:
             raise InputError(
@@ -208,7 +162,7 @@ def _check_same_data(saved: dict[str, Any], now: dict[str, Any]) -> None:
 
 def _new_model_config(
     s: TrainSettings, train: Rows, val: Rows
-) -> tuple[dict[str, Any], list[dict[str, torch.Tensor]]]:
+) -> tuple[ModelConfig, list[dict[str, torch.Tensor]]]:
     """Model config for a fresh run, and expert weights when --init-experts is given."""
     y = np.log2(train.height)
     keys = sorted({(int(n), int(k)) for n, k in np.unique(train.nkm[:, :2], axis=0)})
@@ -216,9 +170,8 @@ def _new_model_config(
     if s.init_experts:
         if s.model not in MOE_FAMILIES:
             raise InputError(f"--init-experts needs a moe-* model, not {s.model}")
-        expert_config, states = _load_experts(s.init_experts)
-        pad, p_scale, trunk = expert_config["pad"], expert_config["p_scale"], expert_config["trunk"]
-        features = expert_config["features"]
+        expert, states = _load_experts(s.init_experts)
+        pad, p_scale, trunk, features = expert.pad, expert.p_scale, expert.trunk, expert.features
     else:
         pad = max(MIN_PAD, *train.max_block, *val.max_block)
         p_scale = resolve_p_scale(s.p_scale, train)
@@ -236,49 +189,56 @@ def _new_model_config(
     return make_model_config(s, summary, p_scale, trunk, features), states
 
 
-def _load_experts(paths: tuple[str, ...]) -> tuple[dict[str, Any], list[dict[str, torch.Tensor]]]:
+def _load_experts(paths: tuple[str, ...]) -> tuple[ExpertShape, list[dict[str, torch.Tensor]]]:
     """Regressor weights of single-model checkpoints, which must share one architecture."""
-    configs, states = [], []
+    shapes, states = [], []
     for path in paths:
-        ckpt = load_checkpoint(path)
-        config = ckpt["model_config"]
-        if config.get("family") not in SINGLE_FAMILIES:
+        ckpt = Checkpoint.load(path)
+        config = ckpt.model_config
+        if config.family not in SINGLE_FAMILIES:
             raise InputError(
                 f"{path}: --init-experts needs an mlp, resnet or vit checkpoint, "
-                f"not {config.get('family')}"
+                f"not {config.family}"
             )
-        shape = {key: config[key] for key in ("pad", "p_scale", "trunk")}
-        shape["features"] = config.get("features", "raw")
-        if configs and shape != configs[0]:
+        shape = ExpertShape(config.pad, config.p_scale, config.trunk, config.features)
+        if shapes and shape != shapes[0]:
             raise InputError(f"{path}: its architecture differs from {paths[0]}'s")
-        configs.append(shape)
-        states.append({k.removeprefix("net."): v for k, v in ckpt["model"].items()})
-    return configs[0], states
+        shapes.append(shape)
+        states.append({k.removeprefix("net."): v for k, v in ckpt.model.items()})
+    return shapes[0], states
+
+
+class ExpertShape(NamedTuple):
+    """What experts taken from single-model checkpoints must share, and the MoE takes over."""
+
+    pad: int
+    p_scale: float
+    trunk: TrunkConfig
+    features: str
 
 
 def _write_config(
     run_dir: Path,
     s: TrainSettings,
-    model_config: dict[str, Any],
     model: HeightModel,
     data_info: dict[str, Any],
     ctx: DistContext,
-    bf16: bool,
-    state: LoopState,
+    trainer: Trainer,
 ) -> None:
+    """config.json: what this run (or this part of a resumed one) trained, where and with what."""
     device = str(ctx.device)
     if ctx.device.type == "cuda":
         device += f" ({torch.cuda.get_device_name(ctx.device)})"
     config = {
         "settings": s.to_dict(),
-        "model_config": model_config,
+        "model_config": model.config.to_json(),
         "parameters": sum(p.numel() for p in model.parameters()),
         "data": data_info,
         "device": device,
         "world_size": ctx.world,
-        "bf16_autocast": bf16,
+        "bf16_autocast": trainer.bf16,
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "started_at_epoch": state.epoch,
+        "started_at_epoch": trainer.state.epoch,
         "versions": versions(),
     }
     (run_dir / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
@@ -286,19 +246,21 @@ def _write_config(
 
 def _final_report(
     model: HeightModel,
-    val: Any,
+    val: TensorData,
     s: TrainSettings,
-    state: LoopState,
+    trainer: Trainer,
     data_info: dict[str, Any],
     run_dir: Path,
 ) -> None:
-    load_weights(model, load_checkpoint(run_dir / BEST)["model"], run_dir / BEST)
+    """report.md and its plots, from best.pt's weights on the validation data."""
+    state = trainer.state
+    Checkpoint.load(run_dir / BEST).load_weights(model, run_dir / BEST)
     pred = predict_log2(model, val)
     scores = score_with_baseline(pred, val.y, val.nkm, model.config)
     early = s.patience > 0 and state.bad_epochs >= s.patience
     summary = {
         "model": f"{s.model} ({sum(p.numel() for p in model.parameters()):,} parameters)",
-        "model config": f"`{json.dumps(model.config)}`",
+        "model config": f"`{json.dumps(model.config.to_json())}`",
         "training rows": f"{data_info['train']['rows']:,} in {data_info['train']['groups']} "
         f"groups ({data_info['train']['dropped_infinite']} infinite dropped)",
         "validation rows": f"{data_info['val']['rows']:,} in {data_info['val']['groups']} "

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from training.errors import InputError
+from pipeline.contract import InputError
 
 # Options that may differ when a run is resumed: they change how, not what, is trained.
 RESUMABLE_OVERRIDES = frozenset({"device", "precision", "compile", "epochs", "patience"})

@@ -20,12 +20,11 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from click.testing import CliRunner
+from ray_processes import kill_a_busy_worker, session_processes
+from ray_processes import wait_until as shared_wait_until
 
 from pipeline.cli_gen import main
 from pipeline.contract import read_table
-
-from .conftest import kill_a_busy_worker
-from .conftest import wait_until as shared_wait_until
 
 # Fast cases: 16 shards of ~10 KB (two groups), on the session's Ray.
 SMALL = ["--n", "6", "--k", "3", "--samples", "2000", "--shard-size", "250", "--no-progress"]
@@ -121,9 +120,7 @@ def test_read_only_output_is_refused_and_a_rerun_once_writable_completes(tmpfs, 
     assert_whole(out, small_reference, 16)
 
 
-def test_concurrent_writer_is_refused_and_no_record_is_lost(
-    tmp_path, spawn_cli, processes_in_session, slow_reference
-):
+def test_concurrent_writer_is_refused_and_no_record_is_lost(tmp_path, spawn_cli, slow_reference):
     out = tmp_path / "ds"
     first = spawn_cli("cli_gen", *SLOW_JOB, "--out", out, "--num-cpus", "2")
     wait_until(lambda: (out / "manifest.json").exists() or first.poll() is not None, "a manifest")
@@ -143,7 +140,7 @@ def test_concurrent_writer_is_refused_and_no_record_is_lost(
         first.send_signal(signal.SIGCONT)
     output, _ = first.communicate(timeout=DEADLINE_S)
     assert first.returncode == 0, output
-    wait_until(lambda: not processes_in_session(first.pid), "the first run's Ray to exit", 30)
+    wait_until(lambda: not session_processes(first.pid), "the first run's Ray to exit", 30)
     again = gen(*SLOW_JOB, "--out", out)
     assert again.exit_code == 0 and "nothing to do" in again.output, again.output
     assert_whole(out, slow_reference, SLOW_SHARDS)
@@ -153,7 +150,7 @@ def test_concurrent_writer_is_refused_and_no_record_is_lost(
 @pytest.mark.slow
 @pytest.mark.parametrize("attempt", range(2))
 def test_driver_sigkill_at_a_random_point_then_rerun(
-    attempt, tmp_path, spawn_cli, processes_in_session, slow_reference, fault_seed
+    attempt, tmp_path, spawn_cli, slow_reference, fault_seed
 ):
     out = tmp_path / "ds"
     # A point anywhere from Ray's start-up to the last shards (the run takes ~10-20 s here).
@@ -162,7 +159,7 @@ def test_driver_sigkill_at_a_random_point_then_rerun(
     time.sleep(delay)
     driver.send_signal(signal.SIGKILL)
     driver.wait(timeout=30)
-    wait_until(lambda: not processes_in_session(driver.pid), "Ray to exit", AGENTS_EXIT_S)
+    wait_until(lambda: not session_processes(driver.pid), "Ray to exit", AGENTS_EXIT_S)
     result = gen(*SLOW_JOB, "--out", out)
     assert result.exit_code == 0, f"killed after {delay:.2f} s: {result.output}"
     assert_whole(out, slow_reference, SLOW_SHARDS)
@@ -170,7 +167,7 @@ def test_driver_sigkill_at_a_random_point_then_rerun(
 
 @pytest.mark.slow
 def test_worker_sigkill_at_a_random_point_is_retried(
-    tmp_path, spawn_cli, processes_in_session, slow_reference, fault_seed
+    tmp_path, spawn_cli, slow_reference, fault_seed
 ):
     out = tmp_path / "ds"
     shards_done = random.Random(fault_seed).randrange(0, SLOW_SHARDS // 2)
@@ -179,7 +176,7 @@ def test_worker_sigkill_at_a_random_point_is_retried(
     output, _ = driver.communicate(timeout=DEADLINE_S)
     assert driver.returncode == 0, output
     assert_whole(out, slow_reference, SLOW_SHARDS)
-    wait_until(lambda: not processes_in_session(driver.pid), "Ray to exit", 30)
+    wait_until(lambda: not session_processes(driver.pid), "Ray to exit", 30)
 
 
 @pytest.fixture
@@ -217,9 +214,7 @@ def test_silent_cluster_times_out_in_one_line_and_sigterm_stops_the_wait(
 
 
 @pytest.mark.slow  # once in ~15 runs Ray's core worker aborts at exit (a check in its task manager)
-def test_sigterm_mid_run_stops_cleanly_and_a_rerun_completes(
-    tmp_path, spawn_cli, processes_in_session, slow_reference
-):
+def test_sigterm_mid_run_stops_cleanly_and_a_rerun_completes(tmp_path, spawn_cli, slow_reference):
     out = tmp_path / "ds"
     driver = spawn_cli("cli_gen", *SLOW_JOB, "--out", out, "--num-cpus", "2")
     wait_until(
@@ -231,7 +226,7 @@ def test_sigterm_mid_run_stops_cleanly_and_a_rerun_completes(
         pytest.fail("the run finished before SIGTERM arrived")
     assert driver.returncode == 130, output
     assert "interrupted: rerun the same command to resume" in output
-    wait_until(lambda: not processes_in_session(driver.pid), "Ray to exit", 60)
+    wait_until(lambda: not session_processes(driver.pid), "Ray to exit", 60)
     result = gen(*SLOW_JOB, "--out", out)
     assert result.exit_code == 0, result.output
     assert_whole(out, slow_reference, SLOW_SHARDS)

@@ -70,7 +70,8 @@ def test_layout_contract_and_provenance(tmp_path, ray_session):
         assert np.array_equal(P, np.round(P)) and P.min() >= -100 and P.max() <= 100
         heights = group["height"].to_numpy()
         assert np.isfinite(heights).all()  # --infinite resample is the default
-        np.testing.assert_allclose(heights, m_heights(P, m), rtol=1e-12)
+        # checked by another method than the one that labelled them (vertex): Roth's LPs
+        np.testing.assert_allclose(heights[:40], m_heights(P[:40], m, method="highs"), rtol=1e-9)
     assert set(table["seed"].to_pylist()) == {20250101}
 
 

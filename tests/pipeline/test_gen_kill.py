@@ -14,12 +14,11 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from click.testing import CliRunner
+from ray_processes import kill_a_busy_worker, session_processes
+from ray_processes import wait_until as shared_wait_until
 
 from pipeline.cli_gen import main
 from pipeline.contract import read_table
-
-from .conftest import kill_a_busy_worker
-from .conftest import wait_until as shared_wait_until
 
 JOB = ["--n", "10", "--k", "4", "--m", "3", "--samples", "100000", "--shard-size", "5000",
        "--no-progress"]  # fmt: skip
@@ -59,16 +58,14 @@ def test_one_cpu_gives_the_same_rows_as_two(tmp_path, run_cli, reference):
     assert rows(tmp_path / "ds").equals(reference)
 
 
-def test_driver_sigkill_then_rerun_gives_the_same_rows(
-    tmp_path, spawn_cli, processes_in_session, reference
-):
+def test_driver_sigkill_then_rerun_gives_the_same_rows(tmp_path, spawn_cli, reference):
     out = tmp_path / "ds"
     driver = spawn_cli("cli_gen", *JOB, "--out", out, "--num-cpus", "2")
     wait_until(lambda: len(parts(out)) >= 3 or driver.poll() is not None, "the first shards")
     driver.send_signal(signal.SIGKILL)
     driver.wait(timeout=30)
     assert driver.returncode == -signal.SIGKILL, driver.stdout.read()
-    for pid in processes_in_session(driver.pid):  # the rest of the job goes down with it
+    for pid in session_processes(driver.pid):  # the rest of the job goes down with it
         os.kill(pid, signal.SIGKILL)
     manifest = json.loads((out / "manifest.json").read_text())
     assert not manifest["complete"] and len(parts(out)) < SHARDS
@@ -80,9 +77,7 @@ def test_driver_sigkill_then_rerun_gives_the_same_rows(
     assert len(parts(out)) == SHARDS and not list(out.rglob("*.tmp"))
 
 
-def test_worker_sigkill_is_retried_and_gives_the_same_rows(
-    tmp_path, spawn_cli, processes_in_session, reference
-):
+def test_worker_sigkill_is_retried_and_gives_the_same_rows(tmp_path, spawn_cli, reference):
     out = tmp_path / "ds"
     driver = spawn_cli("cli_gen", *JOB, "--out", out, "--num-cpus", "2")
     kill_a_busy_worker(driver, out, 1, DEADLINE_S)

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from pipeline.contract import DataError, p_column
+from pipeline.contract import InputError, p_column
 from pipeline.split import SplitParams, plan_split
 
 GROUPS = {(5, 2, 1): 50, (5, 2, 2): 80, (6, 3, 2): 65}
@@ -130,10 +130,10 @@ def test_seed_changes_the_choice():
     ],
 )
 def test_bad_parameters_are_refused(params, message):
-    with pytest.raises(DataError, match=re.escape(message)):
+    with pytest.raises(InputError, match=re.escape(message)):
         plan_split(make_table(GROUPS), params)
 
 
 def test_a_group_without_finite_rows_is_refused():
-    with pytest.raises(DataError, match=r"\(n=5, k=2, m=1\) has no rows with a finite height"):
+    with pytest.raises(InputError, match=r"\(n=5, k=2, m=1\) has no rows with a finite height"):
         plan_split(make_table({(5, 2, 1): 5, (5, 2, 2): 9}, infinite=5), SplitParams())

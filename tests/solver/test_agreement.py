@@ -9,7 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipeline.plan import PRESETS, grid
 from solver import CONVENTIONS, m_heights
+from training.synthetic import course_grid
 
 COURSE_GROUPS = [(n, k, m) for n in (9, 10) for k in (4, 5, 6) for m in range(2, n - k + 1)]
 KINDS = ("int", "real", "small")
@@ -28,8 +30,9 @@ def _check(method, P, m, same_heights) -> None:
         same_heights(expected, m_heights(P, m, method=method, convention=convention))
 
 
-def test_course_grid_has_21_groups():
-    assert len(COURSE_GROUPS) == 21
+def test_course_groups_are_the_course_preset_and_the_benchmarks_grid():
+    ns, ks, _, _ = PRESETS["course-1m"]
+    assert COURSE_GROUPS == grid(list(ns), list(ks), None) == course_grid()
 
 
 @pytest.mark.parametrize("kind", KINDS)

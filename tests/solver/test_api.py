@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from solver import CONVENTIONS, METHODS, InvalidInstance, m_height, m_heights, witness
+from solver import CONVENTIONS, METHODS, InputError, m_height, m_heights, witness
 from solver.api import method_seconds, resolve_method
 
 LP_AND_CLOSED_FORM = [name for name in METHODS if name != "auto"]
@@ -14,7 +14,7 @@ P = np.array([[1.0, 2.0, -1.0], [3.0, -1.0, 2.0]])  # n = 5, k = 2
 
 @pytest.mark.parametrize("m", [0, -1, 5, 7])
 def test_m_out_of_range(m):
-    with pytest.raises(InvalidInstance, match="out of range"):
+    with pytest.raises(InputError, match="out of range"):
         m_heights(P, m)
 
 
@@ -22,7 +22,7 @@ def test_m_out_of_range(m):
 def test_non_finite_entries(bad):
     Q = P.copy()
     Q[1, 2] = bad
-    with pytest.raises(InvalidInstance, match="NaN or infinite"):
+    with pytest.raises(InputError, match="NaN or infinite"):
         m_heights(Q, 2)
 
 
@@ -30,21 +30,21 @@ def test_non_finite_entries(bad):
     "shape", [(3,), (2, 0), (0, 3), (1, 1, 1, 1), (2, 2, 0)], ids=lambda s: str(s)
 )
 def test_bad_shapes(shape):
-    with pytest.raises(InvalidInstance, match="shape|rows"):
+    with pytest.raises(InputError, match="shape|rows"):
         m_heights(np.ones(shape), 1)
 
 
 def test_unknown_method_and_convention():
-    with pytest.raises(InvalidInstance, match="unknown method"):
+    with pytest.raises(InputError, match="unknown method"):
         m_heights(P, 2, method="simplex")
-    with pytest.raises(InvalidInstance, match="unknown convention"):
+    with pytest.raises(InputError, match="unknown convention"):
         m_heights(P, 2, convention="course")
 
 
 def test_scalar_entry_points_want_one_matrix():
-    with pytest.raises(InvalidInstance, match="shape"):
+    with pytest.raises(InputError, match="shape"):
         m_height(P[None], 2)
-    with pytest.raises(InvalidInstance, match="shape"):
+    with pytest.raises(InputError, match="shape"):
         witness(P[None], 2)
 
 

@@ -14,7 +14,7 @@ import pytest
 from roth_lps import roth_optima
 
 from solver.dual_bounds import MARGIN, certificates
-from solver.lp_highs import generator
+from solver.lp_common import generator
 
 
 def brute_force(G: np.ndarray, basis: tuple[int, ...], limit: float) -> set[tuple[int, int]]:

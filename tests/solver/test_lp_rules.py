@@ -15,7 +15,7 @@ import pytest
 from roth_lps import roth_optima
 
 from solver import m_heights
-from solver.lp_highs import generator, is_integer, spans
+from solver.lp_common import generator, is_integer, spans
 
 SHAPES = [(6, 3, 2), (7, 3, 4), (8, 4, 3), (9, 4, 5), (9, 6, 3), (10, 5, 5)]
 

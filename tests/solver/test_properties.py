@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from solver import InvalidInstance, m_heights, pruned
+from solver import InputError, m_heights, pruned
 from solver.api import LP_RANGE, in_range
 from solver.lattice import level_children
 
@@ -123,7 +123,7 @@ def test_lp_methods_agree_or_refuse(case):
     expected = m_heights(P, m, method="pruned")[0]
     for method in ("highs", "pulp"):
         if not in_range(P, LP_RANGE):
-            with pytest.raises(InvalidInstance, match="certified range"):
+            with pytest.raises(InputError, match="certified range"):
                 m_heights(P, m, method=method)
             continue
         got = m_heights(P, m, method=method)[0]
@@ -169,7 +169,7 @@ def test_whole_matrix_scalings_of_issue_10():
     for Q in (P * 1e-15, P * 1e15):
         expected = reference(Q, 2, "exact")
         assert close(expected, m_heights(Q, 2, method="pruned")[0], 1e-8)
-        with pytest.raises(InvalidInstance, match=r"certified range"):
+        with pytest.raises(InputError, match=r"certified range"):
             m_heights(Q, 2, method="highs")
     for big in (1e13, 1e15):
         Q = P.copy()
@@ -188,7 +188,7 @@ def test_out_of_range_entries_are_refused_by_every_method():
     P = np.ones((2, 3))
     P[0, 0] = 1e30
     for method in ("auto", "pruned", "vertex", "highs"):
-        with pytest.raises(InvalidInstance, match="certified range"):
+        with pytest.raises(InputError, match="certified range"):
             m_heights(P, 2, method=method)
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from training_runs import random_batch
 
-from training.augment import augment_batch
+from training.data import augment_batch
 from training.metrics import clamp_log2, format_table, group_log2_mse, score_with_baseline
+from training.models import ModelConfig
 from training.synthetic import toy_log2_height
-
-from .conftest import random_batch
 
 
 def test_augment_is_a_signed_permutation_of_each_valid_block():
@@ -50,7 +50,8 @@ def test_group_mean_weighs_groups_equally():
 def test_group_mean_baseline_uses_the_configs_group_means_then_target_mean():
     nkm = torch.tensor([[9, 4, 2], [9, 4, 2], [10, 5, 3]])
     true = torch.tensor([1.0, 3.0, 7.0])
-    config = {"group_means": [[9, 4, 2, 2.5], [9, 4, 4, 9.0]], "target_mean": 4.0}
+    means = ((9, 4, 2, 2.5), (9, 4, 4, 9.0))
+    config = ModelConfig("mlp", 6, 1.0, "raw", 4.0, group_means=means)
     scores = score_with_baseline(torch.tensor([1.0, 3.0, 6.0]), true, nkm, config)
     assert scores.log2_mse == (0.0 + 1.0) / 2
     # (9,4,2) predicted 2.5: (2.25 + 0.25) / 2; (10,5,3) is absent: target_mean 4, error 9

@@ -7,20 +7,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
+from cli_checks import one_line_error
+from training_runs import TINY_MLP, invoke
 
 from training.cli import eval_main, predict_main, train_main
 from training.synthetic import synthetic_table
-
-from .conftest import TINY_MLP, invoke
-
-
-def assert_refused(result, *words: str) -> None:
-    assert result.exit_code == 2, result.output
-    assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
-    error_lines = [line for line in result.output.splitlines() if line.startswith("Error")]
-    assert len(error_lines) == 1, result.output
-    for word in words:
-        assert word in error_lines[0], result.output
 
 
 def parquet(path, table: pa.Table):
@@ -46,10 +37,10 @@ def files(tmp_path):
 def test_training_input_errors_write_nothing(tmp_path, files):
     files["zero_bytes"].write_bytes(b"")
     cases = [
-        (["--train", files["no_height"], "--val", files["good"]], "missing column(s) height"),
-        (["--train", files["no_P"], "--val", files["good"]], "missing column(s) P"),
+        (["--train", files["no_height"], "--val", files["good"]], "missing column(s): height"),
+        (["--train", files["no_P"], "--val", files["good"]], "missing column(s): P"),
         (["--train", files["empty"], "--val", files["good"]], "no rows"),
-        (["--train", files["zero_bytes"], "--val", files["good"]], "unreadable"),
+        (["--train", files["zero_bytes"], "--val", files["good"]], "not a readable"),
         (["--train", files["good"], "--val", tmp_path / "nowhere"], "no such file"),
         (["--data", tmp_path], "not a split folder"),
         (
@@ -113,7 +104,7 @@ def test_training_input_errors_write_nothing(tmp_path, files):
     for args, words in cases:
         out = tmp_path / "run"
         prefix = [] if "--model" in args else TINY_MLP
-        assert_refused(invoke(train_main, [*prefix, *args, "--out", out]), words)
+        one_line_error(invoke(train_main, [*prefix, *args, "--out", out]), words)
         assert not out.exists()
 
 
@@ -137,18 +128,18 @@ def test_option_errors_are_usage_errors(tmp_path, files):
 def test_checkpoint_errors(tmp_path, files, trained_run):
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": torch.zeros(3)}, foreign)
-    assert_refused(
+    one_line_error(
         invoke(eval_main, ["--checkpoint", foreign, "--data", files["good"]]),
         "not an mh-train checkpoint",
     )
     junk = tmp_path / "junk.pt"
     junk.write_text("hello")
-    assert_refused(
+    one_line_error(
         invoke(eval_main, ["--checkpoint", junk, "--data", files["good"]]), "mh-train checkpoint"
     )
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes((trained_run / "best.pt").read_bytes()[:500])
-    assert_refused(
+    one_line_error(
         invoke(eval_main, ["--checkpoint", truncated, "--data", files["good"]]),
         "not a readable mh-train checkpoint",
     )
@@ -180,17 +171,17 @@ def test_checkpoint_errors(tmp_path, files, trained_run):
             trained_run / "best.pt",
         ],
     )
-    assert_refused(result, "2 expert checkpoints for 3 experts")
+    one_line_error(result, "2 expert checkpoints for 3 experts")
     assert not out.exists()
 
 
 def test_inputs_outside_the_models_range_are_refused(tmp_path, files, trained_run):
-    assert_refused(
+    one_line_error(
         invoke(eval_main, ["--checkpoint", trained_run, "--data", files["big"]]),
         "out of this model's supported range",
     )
     out = tmp_path / "pred.parquet"
-    assert_refused(
+    one_line_error(
         invoke(predict_main, ["--checkpoint", trained_run, files["big"], "-o", out]),
         "out of this model's supported range",
     )
@@ -212,7 +203,7 @@ def test_inputs_outside_the_models_range_are_refused(tmp_path, files, trained_ru
             "--quiet",
         ],
     )
-    assert_refused(result, "(n=7, k=3) has no expert")
+    one_line_error(result, "(n=7, k=3) has no expert")
     assert not hard.exists()
 
 
@@ -220,19 +211,19 @@ def test_eval_and_predict_refuse_bad_files(tmp_path, files, trained_run):
     files["zero_bytes"].write_bytes(b"")
     out = tmp_path / "pred.parquet"
     for name, words in (
-        ("no_P", "missing column(s) P"),
+        ("no_P", "missing column(s): P"),
         ("empty", "no rows"),
-        ("zero_bytes", "unreadable"),
+        ("zero_bytes", "not a readable"),
     ):
-        assert_refused(
+        one_line_error(
             invoke(predict_main, ["--checkpoint", trained_run, files[name], "-o", out]), words
         )
-        assert_refused(
+        one_line_error(
             invoke(eval_main, ["--checkpoint", trained_run, "--data", files[name]]), words
         )
-    assert_refused(
+    one_line_error(
         invoke(eval_main, ["--checkpoint", trained_run, "--data", files["no_height"]]),
-        "missing column(s) height",
+        "missing column(s): height",
     )
     assert not out.exists()
 
@@ -243,7 +234,7 @@ def test_nan_in_P_is_refused(tmp_path, trained_run):
     P[1, 3] = np.nan
     t = t.set_column(3, "P", pa.array(P.tolist(), pa.list_(pa.float64())))
     bad = parquet(tmp_path / "nan.parquet", t)
-    assert_refused(
+    one_line_error(
         invoke(predict_main, ["--checkpoint", trained_run, bad, "-o", tmp_path / "o.parquet"]),
         "row 1",
         "NaN",
@@ -255,10 +246,10 @@ def test_unwritable_outputs_are_one_line_and_write_nothing(
 ):
     run = readonly_dir / "run"
     result = invoke(train_main, ["--train", files["good"], "--val", files["good"], "--out", run])
-    assert_refused(result, "read-only file system")
+    one_line_error(result, "read-only file system")
     pred = readonly_dir / "pred.parquet"
     result = invoke(predict_main, ["--checkpoint", trained_run, files["good"], "-o", pred])
-    assert_refused(result, "read-only file system")
+    one_line_error(result, "read-only file system")
     assert list(readonly_dir.iterdir()) == []
     folder = tmp_path / "a_folder"
     folder.mkdir()

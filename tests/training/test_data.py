@@ -8,19 +8,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from training_runs import GROUPS
 
+from pipeline.contract import InputError, parquet_files
 from training.data import (
     check_fits,
     drop_infinite,
-    find_parquet_files,
     read_rows,
     resolve_split,
     rows_from_matrices,
     to_tensors,
 )
-from training.errors import InputError
-
-from .conftest import GROUPS
 
 
 def table(n, k, m, P, height=None, **extra) -> pa.Table:
@@ -42,7 +40,7 @@ def write(path: Path, t: pa.Table) -> Path:
 
 
 def test_reads_nested_split_and_ignores_extra_columns(split_dir):
-    assert len(find_parquet_files(split_dir / "train")) == len(GROUPS)
+    assert len(parquet_files([split_dir / "train"])) == len(GROUPS)
     rows = read_rows([resolve_split(split_dir, "train")], need_height=True)
     assert len(rows) == 120 * len(GROUPS)
     assert {tuple(g) for g in np.unique(rows.nkm, axis=0).tolist()} == set(GROUPS)
@@ -93,10 +91,10 @@ def test_int_P_and_int64_columns_are_accepted(tmp_path):
 BAD = {
     "missing column": (table([9], [4], [2], [np.zeros(20)]), "missing column"),
     "empty file": (table([], [], [], [], []), "no rows"),
-    "wrong P length": (table([9], [4], [2], [np.zeros(19)], [2.0]), "expected k\\*\\(n-k\\)"),
+    "wrong P length": (table([9], [4], [2], [np.zeros(19)], [2.0]), "need k\\*\\(n-k\\)"),
     "NaN in P": (table([9], [4], [2], [np.r_[np.nan, np.zeros(19)]], [2.0]), "NaN"),
-    "k >= n": (table([4], [4], [2], [np.zeros(0)], [2.0]), "out of the supported range"),
-    "m >= n": (table([9], [4], [9], [np.zeros(20)], [2.0]), "out of the supported range"),
+    "k >= n": (table([4], [4], [2], [np.zeros(0)], [2.0]), "need 1 <= k < n"),
+    "m >= n": (table([9], [4], [9], [np.zeros(20)], [2.0]), "m=9 out of range"),
     "n too large": (table([40], [4], [2], [np.zeros(144)], [2.0]), "out of the supported range"),
     "zero height": (table([9], [4], [2], [np.zeros(20)], [0.0]), "not positive"),
 }
@@ -112,7 +110,7 @@ def test_bad_tables_are_refused(tmp_path, case):
 def test_unreadable_and_missing_inputs(tmp_path):
     junk = tmp_path / "junk.parquet"
     junk.write_bytes(b"not parquet at all")
-    with pytest.raises(InputError, match="unreadable Parquet"):
+    with pytest.raises(InputError, match="not a readable Parquet"):
         read_rows([junk], True)
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no .parquet files"):
@@ -126,5 +124,5 @@ def test_rows_from_matrices_checks_shapes():
     assert rows.P.shape == (2, 4, 5) and rows.nkm.tolist() == [[9, 4, 2]] * 2
     with pytest.raises(InputError, match="expected 4 x 5"):
         rows_from_matrices(9, 4, 2, [np.ones((5, 4))])
-    with pytest.raises(InputError, match="out of the supported range"):
+    with pytest.raises(InputError, match="need 1 <= k < n"):
         rows_from_matrices(9, 9, 2, [])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import metrics
+from training.report import read_metrics
 
 
 @pytest.mark.slow
@@ -48,5 +48,5 @@ def test_torchrun_two_processes_on_cpu(split_dir, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     config = json.loads((run / "config.json").read_text())
     assert config["world_size"] == 2
-    assert len(metrics(run)) == 2 and (run / "report.md").exists()
+    assert len(read_metrics(run)) == 2 and (run / "report.md").exists()
     assert not list(run.glob(".*.tmp"))

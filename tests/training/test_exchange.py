@@ -9,10 +9,11 @@ import sys
 import numpy as np
 import pytest
 import torch
+from training_runs import random_batch
 
 from solver import m_heights
-from training.augment import augment_batch
-from training.models import build_model
+from training.data import augment_batch
+from training.models import DataSummary, ModelConfig, build_model, make_model_config
 from training.models.exchange import (
     FLOAT32_SPREAD,
     MAX_SET_BASES,
@@ -22,10 +23,7 @@ from training.models.exchange import (
     shape_tables,
 )
 from training.models.minors import all_minors, minor_index
-from training.models.registry import DataSummary, make_model_config
 from training.settings import TrainSettings
-
-from .conftest import random_batch
 
 
 def exchange(group_means=(), target_mean=3.0, p_scale=50.0, **changes):
@@ -168,16 +166,22 @@ def test_small_and_legacy_configs_build_and_stay_invariant():
     with torch.no_grad():
         moved = augment_batch(P, nkm, torch.Generator().manual_seed(0))
         torch.testing.assert_close(small(moved, nkm), small(P, nkm), rtol=1e-4, atol=1e-4)
-    legacy = dict(exchange().config)
+    legacy = exchange().config.to_json()
     del legacy["pool_channels"], legacy["head_hidden"]
-    old = build_model(legacy)
+    old = build_model(ModelConfig.from_json(legacy))
     assert old.neighbour_pool.rate().shape == (8,) and old.base_pool.rate().shape == (4,)
     assert old.head.mlp[0].out_features == legacy["hidden"]
 
 
-def test_imports_nothing_from_the_solver():
+def test_training_runs_without_ray_or_the_solver():
+    """GPU nodes install only what training needs; exchange learns, it takes nothing from the
+    solver. Of pipeline/, training uses the data contract and the CLI conventions only."""
     code = (
-        "import sys, training.models.exchange; "
-        "assert not [m for m in sys.modules if m.split('.')[0] == 'solver']"
+        "import sys\n"
+        "for name in ('ray', 'highspy', 'pulp', 'pandas', 'filelock', 'solver'):\n"
+        "    sys.modules[name] = None  # importing them now fails\n"
+        "import training.cli, training.models.exchange\n"
+        "used = sorted(m for m in sys.modules if m.split('.')[0] == 'pipeline')\n"
+        "assert used == ['pipeline', 'pipeline.cli_common', 'pipeline.contract'], used\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

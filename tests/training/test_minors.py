@@ -9,15 +9,14 @@ from itertools import combinations
 import numpy as np
 import pytest
 import torch
+from training_runs import TINY_MLP, fit_losses, invoke, random_batch, train
 
 from training.cli import eval_main
-from training.models import FAMILIES, build_model
-from training.models.inputs import encode
+from training.models import FAMILIES, ModelConfig, build_model, make_model_config
 from training.models.minors import FLOOR, LOG_SCALE, MinorFeatures, all_minors, minor_index
-from training.models.registry import make_model_config
+from training.models.trunks import encode
 from training.settings import TrainSettings
 
-from .conftest import TINY_MLP, fit_losses, invoke, random_batch, train
 from .test_models import SUMMARY, TINY
 
 
@@ -130,10 +129,9 @@ def test_each_family_learns_a_few_steps_on_minor_features(family):
 
 
 def test_old_configs_without_features_mean_raw():
-    cfg = make_model_config(TrainSettings(**TINY), SUMMARY, 50.0)
-    assert cfg["features"] == "raw"
-    del cfg["features"]
-    model = build_model(cfg)
+    stored = make_model_config(TrainSettings(**TINY), SUMMARY, 50.0).to_json()
+    assert stored.pop("features") == "raw"
+    model = build_model(ModelConfig.from_json(stored))
     assert model.extra_features is None and model.encode(*random_batch()).extra.shape == (32, 0)
 
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from training_runs import fit_losses, random_batch
 
-from training.checkpoint import load_model, save_checkpoint
-from training.errors import InputError
-from training.models import FAMILIES, build_model
-from training.models.registry import DataSummary, make_model_config
+from pipeline.contract import InputError
+from training.checkpoint import UNCHECKED_FORMAT, Checkpoint, EpochSums, load_model
+from training.models import FAMILIES, DataSummary, ModelConfig, build_model, make_model_config
 from training.settings import TrainSettings
-
-from .conftest import fit_losses, random_batch
 
 TINY = dict(
     widths=(16,),
@@ -34,7 +32,7 @@ SUMMARY = DataSummary(
 )
 
 
-def config(family: str, **changes) -> dict:
+def config(family: str, **changes) -> ModelConfig:
     return make_model_config(TrainSettings(model=family, **{**TINY, **changes}), SUMMARY, 50.0)
 
 
@@ -85,15 +83,40 @@ def test_classifier_predicts_inside_its_bins():
 
 def test_unknown_family_and_broken_config_are_input_errors():
     with pytest.raises(InputError, match="unknown model family"):
-        build_model({"family": "gbm"})
-    with pytest.raises(InputError, match="invalid mlp model config"):
-        build_model({"family": "mlp", "pad": 6})
+        ModelConfig.from_json({"family": "gbm"})
+    with pytest.raises(InputError, match="invalid mlp model config: missing p_scale"):
+        ModelConfig.from_json({"family": "mlp", "pad": 6})
+    with pytest.raises(InputError, match="invalid mlp model config: unknown trunk kind 'cnn'"):
+        ModelConfig.from_json({**config("mlp").to_json(), "trunk": {"kind": "cnn"}})
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_config_json_round_trip(family):
+    cfg = config(family)
+    assert ModelConfig.from_json(cfg.to_json()) == cfg
 
 
 def test_checkpoint_round_trip_gives_the_same_predictions(tmp_path):
     cfg = config("vit")
     model = build_model(cfg).eval()
-    save_checkpoint(tmp_path / "m.pt", {"model_config": cfg, "model": model.state_dict()})
+    Checkpoint(cfg, model.state_dict()).save(tmp_path / "m.pt")
     loaded, _ = load_model(tmp_path / "m.pt", torch.device("cpu"))
+    P, nkm = random_batch()
+    torch.testing.assert_close(model(P, nkm), loaded(P, nkm))
+
+
+def test_checkpoints_of_earlier_versions_still_load(tmp_path):
+    """Format /1 (no checksum), a dict model config without "features", a list of partial sums."""
+    cfg = config("mlp")
+    model = build_model(cfg).eval()
+    stored = cfg.to_json()
+    del stored["features"]
+    loop = {"epoch": 1, "step": 2, "world": 1, "best_val": 0.5, "best_epoch": 1,
+            "bad_epochs": 0, "partial": [1.0, 2.0, 3.0, 4.0]}  # fmt: skip
+    old = {"format": UNCHECKED_FORMAT, "model_config": stored, "model": model.state_dict()}
+    torch.save({**old, "loop": loop}, tmp_path / "old.pt")
+    ckpt = Checkpoint.load(tmp_path / "old.pt")
+    assert ckpt.model_config == cfg and ckpt.loop.partial == EpochSums(1.0, 2.0, 3.0, 4.0)
+    loaded, _ = load_model(tmp_path / "old.pt", torch.device("cpu"))
     P, nkm = random_batch()
     torch.testing.assert_close(model(P, nkm), loaded(P, nkm))

@@ -7,12 +7,11 @@ import json
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from training_runs import invoke
 
 from training.cli import eval_main, predict_main
 from training.predict import Predictor, load_predictor
 from training.synthetic import synthetic_table
-
-from .conftest import invoke
 
 
 def test_predict_keeps_columns_and_matches_the_python_api(tmp_path, trained_run, split_dir):

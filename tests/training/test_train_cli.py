@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from training_runs import TINY_MLP, invoke, train, write_split
 
-from training.checkpoint import load_checkpoint
+from training.checkpoint import Checkpoint
 from training.cli import eval_main, train_main
 from training.loop import StepRunner
-
-from .conftest import TINY_MLP, invoke, metrics, train, write_split
+from training.report import read_metrics
 
 FAMILY_ARGS = {
     "mlp": TINY_MLP,
@@ -58,7 +58,7 @@ def test_family_trains_and_round_trips_through_mh_eval(split_dir, tmp_path, fami
     run = tmp_path / family
     result = train(split_dir, run, *FAMILY_ARGS[family], "--p-scale", "auto", epochs=4)
     assert result.exit_code == 0, result.output
-    rows = metrics(run)
+    rows = read_metrics(run)
     assert len(rows) == 4
     assert rows[-1]["train_loss"] < rows[0]["train_loss"]
     for name in (
@@ -88,11 +88,11 @@ def test_same_seed_gives_identical_metrics(split_dir, tmp_path):
     runs = [tmp_path / "a", tmp_path / "b"]
     for run in runs:
         assert train(split_dir, run, *args).exit_code == 0
-    a, b = ([{k: r[k] for k in NOT_TIMINGS} for r in metrics(run)] for run in runs)
+    a, b = ([{k: r[k] for k in NOT_TIMINGS} for r in read_metrics(run)] for run in runs)
     assert a == b
     other = tmp_path / "c"
     assert train(split_dir, other, *TINY_MLP, "--augment", "--seed", "8").exit_code == 0
-    assert metrics(other)[0]["train_loss"] != a[0]["train_loss"]
+    assert read_metrics(other)[0]["train_loss"] != a[0]["train_loss"]
 
 
 def test_resume_extends_a_run_exactly(split_dir, tmp_path):
@@ -102,7 +102,7 @@ def test_resume_extends_a_run_exactly(split_dir, tmp_path):
     assert train(split_dir, parts, *args, epochs=2).exit_code == 0
     resumed = invoke(train_main, ["--resume", parts, "--epochs", "3", "--quiet"])
     assert resumed.exit_code == 0, resumed.output
-    strip = lambda run: [{k: r[k] for k in NOT_TIMINGS} for r in metrics(run)]  # noqa: E731
+    strip = lambda run: [{k: r[k] for k in NOT_TIMINGS} for r in read_metrics(run)]  # noqa: E731
     assert strip(parts) == strip(whole)
 
 
@@ -124,26 +124,26 @@ def test_interrupted_epoch_resumes_where_it_stopped(split_dir, tmp_path, monkeyp
     stopped = train(split_dir, parts, *args, epochs=2)
     monkeypatch.setattr(StepRunner, "__call__", real_step)
     assert stopped.exit_code == 0, stopped.output
-    state = load_checkpoint(parts / "last.pt")["loop"]
-    assert (state["epoch"], state["step"]) == (1, 5)
+    state = Checkpoint.load(parts / "last.pt").loop
+    assert (state.epoch, state.step) == (1, 5)
     assert not (parts / "report.md").exists()
     resumed = train(split_dir, parts, *args, "--resume", parts, epochs=2)
     assert resumed.exit_code == 0, resumed.output
     keys = ("train_loss", "train_log2_mse", "val_log2_mse", "lr")
-    assert [r[k] for r in metrics(parts) for k in keys] == [
-        r[k] for r in metrics(whole) for k in keys
+    assert [r[k] for r in read_metrics(parts) for k in keys] == [
+        r[k] for r in read_metrics(whole) for k in keys
     ]  # bit-identical on CPU
     for name in ("best.pt", "last.pt"):
-        a, b = (load_checkpoint(run / name)["model"] for run in (whole, parts))
+        a, b = (Checkpoint.load(run / name).model for run in (whole, parts))
         assert all(torch.equal(a[key], b[key]) for key in a)
 
 
 def test_resume_without_last_pt_starts_fresh_and_refuses_recipe_changes(split_dir, tmp_path):
     run = tmp_path / "job"
     assert train(split_dir, run, *TINY_MLP, "--resume", run, epochs=1).exit_code == 0
-    assert len(metrics(run)) == 1
+    assert len(read_metrics(run)) == 1
     again = train(split_dir, run, *TINY_MLP, "--resume", run, epochs=1)  # finished: no-op
-    assert again.exit_code == 0 and len(metrics(run)) == 1
+    assert again.exit_code == 0 and len(read_metrics(run)) == 1
     changed = train(split_dir, run, *TINY_MLP, "--lr", "0.1", "--resume", run, epochs=2)
     assert changed.exit_code == 2 and "--lr" in changed.output
     other_model = train(split_dir, run, "--model", "resnet", "--resume", run, epochs=2)
@@ -167,7 +167,7 @@ def test_moe_sparse_starts_from_trained_experts(split_dir, tmp_path, trained_run
     )
     assert result.exit_code == 0, result.output
     config = json.loads((run / "config.json").read_text())["model_config"]
-    expert = load_checkpoint(trained_run / "best.pt")["model_config"]
+    expert = Checkpoint.load(trained_run / "best.pt").model_config.to_json()
     assert config["trunk"] == expert["trunk"] and config["p_scale"] == expert["p_scale"]
 
 
@@ -199,11 +199,11 @@ def test_sigterm_saves_last_pt_and_exits_zero(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert "stopped by SIGTERM" in err and "Traceback" not in err
-    state = load_checkpoint(run / "last.pt")["loop"]
-    assert state["epoch"] >= 1 and not (run / "report.md").exists()
-    resumed = invoke(train_main, ["--resume", run, "--epochs", state["epoch"] + 1, "--quiet"])
+    epoch = Checkpoint.load(run / "last.pt").loop.epoch
+    assert epoch >= 1 and not (run / "report.md").exists()
+    resumed = invoke(train_main, ["--resume", run, "--epochs", epoch + 1, "--quiet"])
     assert resumed.exit_code == 0, resumed.output
-    assert (run / "report.md").exists() and len(metrics(run)) == state["epoch"] + 1
+    assert (run / "report.md").exists() and len(read_metrics(run)) == epoch + 1
 
 
 def test_early_stopping_ends_a_run_that_stops_improving(split_dir, tmp_path):
@@ -211,7 +211,7 @@ def test_early_stopping_ends_a_run_that_stops_improving(split_dir, tmp_path):
     # an lr far below float32 resolution leaves the weights, hence the validation, unchanged
     result = train(split_dir, run, *TINY_MLP, "--lr", "1e-30", "--patience", "2", epochs=10)
     assert result.exit_code == 0, result.output
-    assert len(metrics(run)) == 3
+    assert len(read_metrics(run)) == 3
     assert "early stopping (patience 2)" in (run / "report.md").read_text()
 
 

@@ -1,6 +1,25 @@
-"""Model families: trunks (mlp, resnet, vit) under regression, classification and MoE heads."""
+"""Model families: trunks (mlp, resnet, vit) under regression, classification and MoE heads,
+and exchange; each rebuilt from its typed ModelConfig."""
 
-from training.models.base import FEATURES
-from training.models.registry import FAMILIES, SINGLE_FAMILIES, TRUNK_KINDS, build_model
+from training.models.config import (
+    FAMILIES,
+    FEATURES,
+    SINGLE_FAMILIES,
+    TRUNK_KINDS,
+    DataSummary,
+    ModelConfig,
+    make_model_config,
+)
+from training.models.registry import build_model, check_supported
 
-__all__ = ["FAMILIES", "FEATURES", "SINGLE_FAMILIES", "TRUNK_KINDS", "build_model"]
+__all__ = [
+    "FAMILIES",
+    "FEATURES",
+    "SINGLE_FAMILIES",
+    "TRUNK_KINDS",
+    "DataSummary",
+    "ModelConfig",
+    "build_model",
+    "check_supported",
+    "make_model_config",
+]

@@ -1,55 +1,21 @@
-"""What every model family shares: the input encoding, trunks, and the regression head.
+"""What every model family shares: the group-mean baseline, the regression head, the model
+interface, and the families with one trunk (mlp, resnet, vit as regressors; classify).
 
-A model is rebuilt from its JSON config alone (stored in every checkpoint):
-{"family", "pad", "p_scale", "features", "target_mean", "group_means", "trunk": {"kind", ...},
-extras}; configs without "features" (older checkpoints) mean "raw".
+A model is rebuilt from its ModelConfig alone (config.py; stored in every checkpoint).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.models.inputs import Encoded, encode
+from training.models.config import ModelConfig, TrunkConfig
 from training.models.minors import MinorFeatures
-from training.models.mlp import MLPTrunk
-from training.models.resnet import ResNetTrunk
-from training.models.vit import ViTTrunk
-
-FEATURES = ("raw", "minors")  # inputs besides P and (n, k, m): none, or minors.py's
-
-
-def build_trunk(trunk: dict[str, Any], pad: int, extra: int = 0) -> nn.Module:
-    """A feature extractor Encoded -> (B, out_dim) from its config; extra: Encoded.extra width."""
-    kind = trunk["kind"]
-    if kind == "mlp":
-        return MLPTrunk(pad, list(trunk["widths"]), trunk["dropout"], extra)
-    if kind == "resnet":
-        return ResNetTrunk(pad, trunk["channels"], trunk["blocks"], extra)
-    if kind == "vit":
-        return ViTTrunk(
-            pad,
-            trunk["patch"],
-            trunk["dim"],
-            trunk["depth"],
-            trunk["heads"],
-            trunk["dropout"],
-            extra,
-        )
-    raise ValueError(f"unknown trunk kind {kind!r}")
-
-
-def extra_features(config: dict[str, Any]) -> MinorFeatures | None:
-    """The module computing Encoded.extra for a model config (None for raw inputs)."""
-    features = config.get("features", "raw")
-    if features == "raw":
-        return None
-    if features == "minors":
-        return MinorFeatures(config["pad"], config["p_scale"])
-    raise ValueError(f"unknown features {features!r} (choose from {', '.join(FEATURES)})")
+from training.models.trunks import Encoded, build_trunk, encode
 
 
 class GroupBaseline(nn.Module):
@@ -60,7 +26,7 @@ class GroupBaseline(nn.Module):
     learning the offsets from (n, k, m) features first. Unseen groups get the overall mean.
     """
 
-    def __init__(self, group_means: list[list[float]], fallback: float) -> None:
+    def __init__(self, group_means: Sequence[Sequence[float]], fallback: float) -> None:
         super().__init__()
         table = sorted((group_code(int(n), int(k), int(m)), float(v)) for n, k, m, v in group_means)
         self.fallback = float(fallback)
@@ -87,7 +53,7 @@ class Regressor(nn.Module):
     also the expert of every MoE."""
 
     def __init__(
-        self, trunk: dict[str, Any], pad: int, baseline: GroupBaseline, extra: int = 0
+        self, trunk: TrunkConfig, pad: int, baseline: GroupBaseline, extra: int = 0
     ) -> None:
         super().__init__()
         self.trunk = build_trunk(trunk, pad, extra)
@@ -105,13 +71,15 @@ class HeightModel(nn.Module):
     # True where a step may leave some parameters without gradient (DDP must be told).
     conditional_experts = False
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.p_scale = float(config["p_scale"])
-        self.baseline = GroupBaseline(config.get("group_means", []), config["target_mean"])
+        self.p_scale = float(config.p_scale)
+        self.baseline = GroupBaseline(config.group_means, config.target_mean)
         # computed inside forward, so augmentation, devices and every entry point get them
-        self.extra_features = extra_features(config)
+        self.extra_features = (
+            MinorFeatures(config.pad, config.p_scale) if config.features == "minors" else None
+        )
         self.extra_dim = 0 if self.extra_features is None else self.extra_features.dim
 
     def forward(self, P: torch.Tensor, nkm: torch.Tensor) -> Any:
@@ -133,9 +101,36 @@ class HeightModel(nn.Module):
 class SingleModel(HeightModel):
     """The plain families mlp, resnet and vit: one regressor."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
-        self.net = Regressor(config["trunk"], config["pad"], self.baseline, self.extra_dim)
+        self.net = Regressor(config.trunk, config.pad, self.baseline, self.extra_dim)
 
     def forward_encoded(self, enc: Encoded) -> torch.Tensor:
         return self.net(enc)
+
+
+class BinnedClassifier(HeightModel):
+    """classify: log2 height binned into B classes, cross entropy.
+
+    Bins split [0, log2_max] evenly (log2_max from the training labels; larger labels fall
+    into the last bin). The prediction is the expected bin centre under the softmax, which is
+    what minimises the squared log2 error given the predicted distribution.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        self.width = float(config.log2_max) / config.bins
+        self.trunk = build_trunk(config.trunk, config.pad, self.extra_dim)
+        self.head = nn.Linear(self.trunk.out_dim, config.bins)
+        centres = (torch.arange(config.bins) + 0.5) * self.width
+        self.register_buffer("centres", centres, persistent=False)
+
+    def forward_encoded(self, enc: Encoded) -> torch.Tensor:
+        return self.head(self.trunk(enc))
+
+    def loss(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        target = (y / self.width).floor().clamp(0, len(self.centres) - 1).long()
+        return F.cross_entropy(output.float(), target)
+
+    def log2_pred(self, output: torch.Tensor) -> torch.Tensor:
+        return output.float().softmax(dim=1) @ self.centres

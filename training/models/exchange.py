@@ -43,15 +43,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.models.base import HeightModel
+from training.models.config import ModelConfig
 from training.models.minors import FLOOR, LOG_SCALE, all_minors, minor_index
 
 # Largest number of (a, Y, B) memberships of one (n, k, m): 12,600 on the course grid
 # ((10, 4, 3) and (10, 4, 4)); the gathered tokens of a batch grow with it.
 MAX_SET_BASES = 200_000
-# Channels at the two widest stages (every exchange neighbour, every (a, Y, B) membership) of
-# configs that do not name them (checkpoints from before "pool_channels" existed): the exact
-# aggregations there act on one number each, and these stages dominate the cost.
-LEGACY_POOL_CHANNELS = (8, 4)
 # Spread (in nats) of one pooling's scaled members beyond which float32 exponentials, shifted
 # by the largest, could underflow (below about e^-87): such a pooling runs in float64.
 FLOAT32_SPREAD = 60.0
@@ -222,13 +219,14 @@ class ExchangeModel(HeightModel):
     """--model exchange; config: hidden (hidden width of the pair and set functions, 0 for
     linear ones), head_hidden (of the head; older configs: hidden), tokens (width of the set
     tokens), pool_channels (channels pooled over exchange neighbours and over the bases of
-    each set; older configs: LEGACY_POOL_CHANNELS)."""
+    each set; older configs: config.LEGACY_POOL_CHANNELS). The two widest stages (every
+    exchange neighbour, every (a, Y, B) membership) dominate the cost."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
-        pad, hidden, tokens = config["pad"], int(config["hidden"]), int(config["tokens"])
-        neighbour_channels, pair_channels = config.get("pool_channels", LEGACY_POOL_CHANNELS)
-        head_hidden = int(config.get("head_hidden", hidden))
+        pad, hidden, tokens = config.pad, config.hidden, config.tokens
+        neighbour_channels, pair_channels = config.pool_channels
+        head_hidden = config.head_hidden
         index = minor_index(pad)
         self.pad = pad
         for s in range(1, pad + 1):  # buffers follow the model to its device, never saved

@@ -137,8 +137,3 @@ class MinorFeatures(nn.Module):
         valid = (self.rows_needed <= k) & (self.cols_needed <= c)
         values = torch.where(valid, logs, torch.zeros_like(logs))
         return torch.cat([values, valid.double()], dim=1).float()
-
-
-def minor_feature_dim(pad: int) -> int:
-    """Width of the feature vector MinorFeatures gives for this pad."""
-    return 2 * minor_index(pad).count

@@ -9,23 +9,20 @@ Experts can start from trained single-model checkpoints (init_experts).
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from training.models.base import HeightModel, Regressor
-from training.models.inputs import Encoded, take
-from training.models.mlp import MLPTrunk
+from training.models.config import ModelConfig
+from training.models.trunks import Encoded, MLPTrunk, take
 
 
 class MixtureModel(HeightModel):
-    def __init__(self, config: dict[str, Any], count: int) -> None:
+    def __init__(self, config: ModelConfig, count: int) -> None:
         super().__init__(config)
         self.experts = nn.ModuleList(
-            Regressor(config["trunk"], config["pad"], self.baseline, self.extra_dim)
-            for _ in range(count)
+            Regressor(config.trunk, config.pad, self.baseline, self.extra_dim) for _ in range(count)
         )
 
     def init_experts(self, states: list[dict[str, torch.Tensor]]) -> None:
@@ -54,10 +51,10 @@ class Gate(nn.Module):
 class HardMoE(MixtureModel):
     conditional_experts = True  # a batch may hold no sample of some (n, k)
 
-    def __init__(self, config: dict[str, Any]) -> None:
-        keys = [tuple(key) for key in config["keys"]]
+    def __init__(self, config: ModelConfig) -> None:
+        keys = config.keys
         super().__init__(config, len(keys))
-        pad = config["pad"]
+        pad = config.pad
         lut = torch.full((2 * pad + 1, pad + 1), -1, dtype=torch.long)
         for e, (n, k) in enumerate(keys):
             lut[n, k] = e
@@ -74,15 +71,11 @@ class HardMoE(MixtureModel):
 
 
 class SparseMoE(MixtureModel):
-    def __init__(self, config: dict[str, Any]) -> None:
-        super().__init__(config, config["experts"])
-        if not 1 <= config["top_k"] <= config["experts"]:
-            raise ValueError(f"top_k must be between 1 and experts ({config['experts']})")
-        self.top_k = config["top_k"]
-        self.aux_weight = config["aux_weight"]
-        self.gate = Gate(
-            config["pad"], list(config["gate_widths"]), config["experts"], self.extra_dim
-        )
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config, config.experts)
+        self.top_k = config.top_k
+        self.aux_weight = config.aux_weight
+        self.gate = Gate(config.pad, list(config.gate_widths), config.experts, self.extra_dim)
 
     def forward_encoded(self, enc: Encoded) -> tuple[torch.Tensor, torch.Tensor]:
         probs = self.gate(enc).softmax(dim=1)
@@ -102,11 +95,9 @@ class SparseMoE(MixtureModel):
 
 
 class SoftMoE(MixtureModel):
-    def __init__(self, config: dict[str, Any]) -> None:
-        super().__init__(config, config["experts"])
-        self.gate = Gate(
-            config["pad"], list(config["gate_widths"]), config["experts"], self.extra_dim
-        )
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config, config.experts)
+        self.gate = Gate(config.pad, list(config.gate_widths), config.experts, self.extra_dim)
 
     def forward_encoded(self, enc: Encoded) -> torch.Tensor:
         weights = self.gate(enc).softmax(dim=1)
