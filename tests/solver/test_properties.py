@@ -109,7 +109,10 @@ def test_closed_forms_agree_row_for_row(case, convention):
 @FAST
 @given(instances(7), st.sampled_from(["exact", "skip-unbounded"]))
 def test_pruned_matches_the_rational_reference(case, convention):
-    P, m = case
+    _check_pruned_against_reference(*case, convention)
+
+
+def _check_pruned_against_reference(P: np.ndarray, m: int, convention: str) -> None:
     expected = reference(P, m, convention)
     got = m_heights(P, m, method="pruned", convention=convention)[0]
     # Integer P: exact minors, one rounding per pair value. Real P: rounding in the minors.
@@ -205,10 +208,7 @@ def test_closed_forms_agree_up_to_n12(case, convention):
 @SLOW
 @given(instances(8), st.sampled_from(["exact", "skip-unbounded"]))
 def test_pruned_matches_the_rational_reference_up_to_n8(case, convention):
-    P, m = case
-    expected = reference(P, m, convention)
-    got = m_heights(P, m, method="pruned", convention=convention)[0]
-    assert close(expected, got, 1e-12 if np.array_equal(P, np.round(P)) else 1e-8)
+    _check_pruned_against_reference(*case, convention)
 
 
 # The pruned method's paths: branching on the removed set against the level recursion, the
