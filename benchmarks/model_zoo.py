@@ -28,11 +28,14 @@ from pathlib import Path
 import click
 import numpy as np
 
+from training.settings import WIDE_EXCHANGE, as_flags
+
 # The recipe of each family: minor features for every family that takes them (it learns far
 # beyond the raw-input versions), P scaled to unit RMS, no dropout at these budgets.
 MINORS = ["--features", "minors", "--p-scale", "auto"]
 FAMILY_ARGS = {
     "exchange": ["--model", "exchange", "--p-scale", "auto"],
+    "exchange-wide": ["--model", "exchange", "--p-scale", "auto", *as_flags(WIDE_EXCHANGE)],
     "mlp": ["--model", "mlp", *MINORS, "--dropout", "0"],
     "resnet": ["--model", "resnet", *MINORS],
     "vit": ["--model", "vit", *MINORS, "--dropout", "0"],

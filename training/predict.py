@@ -25,6 +25,7 @@ from training.data import (
 from training.inference import predict_log2
 from training.metrics import score_with_baseline
 from training.models import check_supported
+from training.models.base import HeightModel
 from training.runtime import resolve_device
 
 PRED_COLUMN = "height_pred"
@@ -63,15 +64,21 @@ class Predictor:
     """A checkpoint loaded once; predictor(n, k, m, P_list) returns one height per matrix.
 
     P_list holds k x (n-k) matrices (nested lists or numpy arrays). Heights are finite and
-    >= 1. The checkpoint may be a .pt file or a run folder (its best.pt).
+    >= 1. The checkpoint may be a .pt file, a run folder (its best.pt) or a model in memory.
     """
 
     def __init__(
-        self, checkpoint: str | Path, device: str = "cpu", batch_size: int | None = None
+        self,
+        checkpoint: str | Path | HeightModel,
+        device: str = "cpu",
+        batch_size: int | None = None,
     ) -> None:
         self.device = resolve_device(device)
-        self.model, ckpt = load_model(checkpoint, self.device)
-        self.config = ckpt.model_config
+        if isinstance(checkpoint, HeightModel):
+            self.model = checkpoint.to(self.device).eval()
+        else:
+            self.model, _ = load_model(checkpoint, self.device)
+        self.config = self.model.config
         self.batch_size = batch_size
 
     def __call__(self, n: int, k: int, m: int, P_list: Sequence) -> list[float]:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from training_runs import train, write_split
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +31,11 @@ def test_gpu_check_smoke_on_cpu(tmp_path):
 
 
 @pytest.mark.slow
-def test_predict_rate_reports_every_variant_and_the_target():
+def test_predict_rate_times_checkpoints_and_every_variant(tmp_path):
+    run = tmp_path / "run"
+    assert (
+        train(write_split(tmp_path / "split"), run, "--model", "exchange", epochs=1).exit_code == 0
+    )
     out = subprocess.run(
         [
             sys.executable,
@@ -41,6 +46,8 @@ def test_predict_rate_reports_every_variant_and_the_target():
             "1",
             "--threads",
             "1",
+            "--checkpoint",
+            f"default-tiny={run}",
         ],
         env={**os.environ, "OMP_NUM_THREADS": "1"},
         check=True,
@@ -49,6 +56,7 @@ def test_predict_rate_reports_every_variant_and_the_target():
         timeout=600,
     ).stdout
     table = [line.split("|") for line in out.splitlines() if line.startswith("| ")][1:]
-    assert [row[1].strip() for row in table] == ["default", "mid", "small", "linear", "mlp"]
+    names = ["trained default-tiny", "fresh default", "fresh wide", "fresh small", "fresh mlp"]
+    assert [row[1].strip() for row in table] == names
     assert all(float(row[3].replace(",", "")) > 0 for row in table)
-    assert "target 20,000" in out
+    assert "trained default-tiny" in out and "target 20,000" in out

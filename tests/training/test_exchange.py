@@ -12,10 +12,10 @@ import torch
 from training_runs import random_batch
 
 from solver import m_heights
-from training.data import augment_batch
+from training.data import TensorData, augment_batch
+from training.inference import predict_log2
 from training.models import DataSummary, ModelConfig, build_model, make_model_config
 from training.models.exchange import (
-    FLOAT32_SPREAD,
     MAX_SET_BASES,
     LearnedPool,
     set_base_count,
@@ -51,10 +51,10 @@ def test_nodes_are_the_k_by_k_minors_of_G(n, k):
     P = rng.integers(-9, 10, size=(5, k, n - k)).astype(np.float64)
     padded = torch.zeros(5, 6, 6, dtype=torch.float64)
     padded[:, :k, : n - k] = torch.tensor(P)
-    index = minor_index(6)
-    minors = all_minors(padded, index.entry, index.sub)
-    minors = torch.cat([minors.new_ones(1, 5), minors])
-    tables = shape_tables(n, k, 6)
+    minors = exchange()._minors(padded[:, :k, : n - k])  # the block's own minors, no padding
+    index = minor_index(k, n - k)
+    assert torch.equal(minors[1:], all_minors(torch.tensor(P), index.entry, index.sub))
+    tables = shape_tables(n, k)
     for i, X in enumerate(itertools.combinations(range(n), k)):
         G = np.concatenate([np.broadcast_to(np.eye(k), (5, k, k)), P], axis=2)
         expected = np.abs(np.linalg.det(G[:, :, X]))
@@ -66,7 +66,7 @@ def test_sets_hold_every_basis_of_every_y():
     for n, k, m in [(7, 3, 2), (9, 4, 3), (10, 4, 6)]:
         members = set_members(n, k, m)
         assert members.numel() == set_base_count(n, k, m)
-        assert len(members.unique()) == len(shape_tables(n, k, 6).pair_base)  # every pair used
+        assert len(members.unique()) == len(shape_tables(n, k).pair_base)  # every pair used
     assert set_base_count(10, 4, 4) == 12_600 < MAX_SET_BASES < set_base_count(16, 8, 4)
 
 
@@ -136,12 +136,12 @@ def _pool_reference(pool: LearnedPool, x, sets, present):
     return out
 
 
-@pytest.mark.parametrize("spread", [5.0, 4 * FLOAT32_SPREAD])
+@pytest.mark.parametrize("spread", [5.0, 400.0])
 def test_learned_pool_is_log_mean_exp_even_where_float32_would_underflow(spread):
-    """The fused float32 path and its float64 fallback (members spread beyond what float32
-    exponentials hold) both give the per-set log-mean-exp, with absent members left out."""
+    """The fused float32 sums, and the exact redo of sets whose members all underflow there
+    (at a spread of 400 nats most do), give the per-set log-mean-exp without absent members."""
     gen = torch.Generator().manual_seed(0)
-    pool = LearnedPool(4)
+    pool = LearnedPool(4, temperature=1.0)
     x = (torch.rand(30, 3, 4, generator=gen) - 0.5) * spread
     sets = torch.randint(0, 30, (12, 5), generator=gen)
     present = torch.rand(30, 3, generator=gen) > 0.3
@@ -171,6 +171,27 @@ def test_small_and_legacy_configs_build_and_stay_invariant():
     old = build_model(ModelConfig.from_json(legacy))
     assert old.neighbour_pool.rate().shape == (8,) and old.base_pool.rate().shape == (4,)
     assert old.head.mlp[0].out_features == legacy["hidden"]
+
+
+def test_predicting_on_two_threads_gives_the_one_thread_result_and_keeps_the_setting():
+    """predict_log2 runs whole batches side by side, one torch thread each, in input order."""
+    torch.manual_seed(3)
+    model = exchange()
+    P, nkm = random_batch()
+    data = TensorData(P, nkm, None)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        alone = predict_log2(model, data, batch_size=5)
+        torch.set_num_threads(2)
+        side_by_side = predict_log2(model, data, batch_size=5)
+        assert torch.get_num_threads() == 2 and model.training
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(alone, side_by_side)
+    with torch.no_grad():
+        direct = model.eval()(P, nkm).clamp_min(0)
+    torch.testing.assert_close(alone, direct)
 
 
 def test_training_runs_without_ray_or_the_solver():

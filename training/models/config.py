@@ -31,11 +31,12 @@ _FAMILY_FIELDS = {
     "moe-sparse": ("trunk", "experts", "gate_widths", "top_k", "aux_weight"),
     "moe-soft": ("trunk", "experts", "gate_widths"),
     "classify": ("trunk", "bins", "log2_max"),
-    "exchange": ("hidden", "tokens", "head_hidden", "pool_channels"),
+    "exchange": ("hidden", "tokens", "head_hidden", "pool_channels", "pool_temperature"),
 }
 # exchange configs from before --head-hidden and --pool-channels: the head was as wide as the
 # pair and set functions, and these many channels were pooled (neighbours, bases)
 LEGACY_POOL_CHANNELS = (8, 4)
+LEGACY_POOL_TEMPERATURE = 1.05  # and every pooling started at this temperature
 _TRUNK_FIELDS = {
     "mlp": ("widths", "dropout"),
     "resnet": ("channels", "blocks"),
@@ -98,6 +99,7 @@ class ModelConfig:
     tokens: int | None = None  # exchange: width of its set tokens
     head_hidden: int | None = None  # exchange: hidden width of its head
     pool_channels: tuple[int, int] | None = None  # exchange: channels pooled (neighbours, bases)
+    pool_temperature: float | None = None  # exchange: temperature of its poolings at the start
 
     def __post_init__(self) -> None:
         """Refuse combinations no model can be built from (one line naming the field)."""
@@ -122,7 +124,11 @@ class ModelConfig:
             raise InputError(f"unknown model family {family!r}")
         values = {"features": "raw", "group_means": [], **values}
         if family == "exchange":
-            legacy = {"head_hidden": values.get("hidden"), "pool_channels": LEGACY_POOL_CHANNELS}
+            legacy = {
+                "head_hidden": values.get("hidden"),
+                "pool_channels": LEGACY_POOL_CHANNELS,
+                "pool_temperature": LEGACY_POOL_TEMPERATURE,
+            }
             values = {**legacy, **values}
         names = ("family", "pad", "p_scale", "features", "target_mean", "group_means")
         if "trunk" in _FAMILY_FIELDS[family] and "trunk" in values:
@@ -190,6 +196,7 @@ def make_model_config(
             tokens=s.tokens,
             head_hidden=s.head_hidden,
             pool_channels=tuple(s.pool_channels),
+            pool_temperature=s.pool_temperature,
         )
     features = features or s.features
     if features not in FEATURES:

@@ -49,39 +49,41 @@ from training.models.minors import FLOOR, LOG_SCALE, all_minors, minor_index
 # Largest number of (a, Y, B) memberships of one (n, k, m): 12,600 on the course grid
 # ((10, 4, 3) and (10, 4, 4)); the gathered tokens of a batch grow with it.
 MAX_SET_BASES = 200_000
-# Spread (in nats) of one pooling's scaled members beyond which float32 exponentials, shifted
-# by the largest, could underflow (below about e^-87): such a pooling runs in float64.
-FLOAT32_SPREAD = 60.0
+# Temperatures are softplus(parameter) + TEMPERATURE_FLOOR: no pooling is sharper than this.
+TEMPERATURE_FLOOR = 0.05
+# Below this a float32 sum of exponentials (largest member 1) may have lost its members to
+# underflow (e^-80 = 1.8e-35 is still a normal float32): such sums are redone exactly.
+UNDERFLOW = 1e-34
 
 
 @dataclass(frozen=True)
 class ShapeTables:
     """Index tables of one (n, k): nodes, pairs and their exchange neighbours."""
 
-    node_minor: torch.Tensor  # (X,) row of [1; all minors of the padded P] giving det G_X
+    node_minor: torch.Tensor  # (X,) row of [1; all minors of the k x (n-k) P] giving det G_X
     node_size: torch.Tensor  # (X,) size of that square minor of P
     pair_base: torch.Tensor  # (Q,) node of B, for every pair (B, a) with a outside B
     pair_neighbours: torch.Tensor  # (Q, k) nodes B - b + a
 
 
 @cache
-def _minor_position(pad: int) -> dict[tuple[tuple[int, ...], tuple[int, ...]], int]:
-    """(rows, cols) of a square minor of a pad x pad matrix -> its row in all_minors + 1."""
+def _minor_position(rows: int, cols: int) -> dict[tuple[tuple[int, ...], tuple[int, ...]], int]:
+    """(rows, cols) of a square minor of a rows x cols matrix -> its row in all_minors + 1."""
     position, start = {((), ()): 0}, 1
-    for s in range(1, pad + 1):
-        keys = [(R, T) for R in combinations(range(pad), s) for T in combinations(range(pad), s)]
+    for s in range(1, min(rows, cols) + 1):
+        keys = [(R, T) for R in combinations(range(rows), s) for T in combinations(range(cols), s)]
         position.update((key, start + i) for i, key in enumerate(keys))
         start += len(keys)
     return position
 
 
 @cache
-def shape_tables(n: int, k: int, pad: int) -> ShapeTables:
+def shape_tables(n: int, k: int) -> ShapeTables:
     """Nodes (k-subsets of the n columns) and pairs of one (n, k), built once per shape.
 
     det G_X = +-det P[R, T] with T the parity columns in X and R the identity rows not in X.
     """
-    position = _minor_position(pad)
+    position = _minor_position(k, n - k)
     nodes = list(combinations(range(n), k))
     node_of = {X: i for i, X in enumerate(nodes)}
     node_minor, node_size = [], []
@@ -140,15 +142,17 @@ class LearnedPool(nn.Module):
 
     Pooling is over index sets into a shared, member-major list of members (the exchange
     neighbours of each pair, the bases inside each Y): each member's exponential is computed
-    once however many sets hold it, and each set's sum is one embedding_bag (a fused gather and
-    sum). The exponentials are shifted by the largest member per row and channel; in float32
-    they would underflow to 0 where members spread by more than FLOAT32_SPREAD, so such a
-    pooling runs in float64 (the same function, slower; rare in trained models).
+    once however many sets hold it, shifted by the largest member per row and channel, and
+    each set's sum is one embedding_bag (a fused gather and sum), all in float32. A set whose
+    members all lie more than about 80 nats below that largest one sums to (nearly) 0 there,
+    as float32 exponentials underflow; such sets, few even in sharply trained models, are
+    redone exactly by a log-sum-exp over their own gathered members.
     """
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, temperature: float) -> None:
+        """temperature: every channel's at initialisation (> TEMPERATURE_FLOOR)."""
         super().__init__()
-        start = math.log(math.expm1(1.0))  # softplus^-1(1): temperature 1 at initialisation
+        start = math.log(math.expm1(temperature - TEMPERATURE_FLOOR))  # softplus^-1
         self.raw_temperature = nn.Parameter(torch.full((channels,), start))
         sign = torch.ones(channels)
         sign[channels // 2 :] = -1.0
@@ -156,7 +160,7 @@ class LearnedPool(nn.Module):
 
     def rate(self) -> torch.Tensor:
         """s_c / t_c per channel."""
-        return self.sign / (F.softplus(self.raw_temperature) + 0.05)
+        return self.sign / (F.softplus(self.raw_temperature) + TEMPERATURE_FLOOR)
 
     def forward(
         self, x: torch.Tensor, sets: torch.Tensor | None = None, present: torch.Tensor | None = None
@@ -166,7 +170,7 @@ class LearnedPool(nn.Module):
         left out). Returns (R, b, C) float32, or (b, C) without sets; a set without members
         present pools to 0."""
         with torch.autocast(x.device.type, enabled=False):
-            return self._pool(x.float(), sets, present)
+            return self._pool(x.float(), sets, present).float()
 
     def _pool(
         self, x: torch.Tensor, sets: torch.Tensor | None, present: torch.Tensor | None
@@ -177,11 +181,9 @@ class LearnedPool(nn.Module):
         rate = self.rate()
         z = x * rate
         shift = z.detach().amax(0, keepdim=True)  # (1, b, C): the largest exponential is 1
-        if (shift - z.detach().amin(0, keepdim=True)).max() > FLOAT32_SPREAD:
-            z, shift, rate = z.double(), shift.double(), rate.double()
-        e = torch.exp(z - shift)
-        if sets is None:
-            return ((torch.log(e.mean(0)) + shift[0]) / rate).float()
+        e = (z - shift).exp_()
+        if sets is None:  # the largest member is in the set: its sum is at least 1
+            return (torch.log(e.mean(0)) + shift[0]) / rate
         N, b, C = e.shape
         count: torch.Tensor | float = float(sets.shape[1])
         some_absent = present is not None and not bool(present.all())
@@ -189,12 +191,29 @@ class LearnedPool(nn.Module):
             e = e * present[..., None]
             count = F.embedding_bag(sets, present.to(e.dtype), mode="sum")[..., None]
         total = F.embedding_bag(sets, e.reshape(N, b * C), mode="sum").view(-1, b, C)
-        tiny = torch.finfo(e.dtype).tiny
-        log_mean = torch.log(total.clamp_min(tiny)) - torch.log(torch.as_tensor(count).clamp_min(1))
-        pooled = (log_mean + shift) / rate
-        if some_absent:
-            pooled = pooled * (count > 0)
-        return pooled.float()
+        log_total = torch.log(total.clamp_min(UNDERFLOW)) + shift
+        deep = (total < UNDERFLOW) & (torch.as_tensor(count) > 0)  # (R, b, C)
+        if bool(deep.any()):
+            log_total = _redo_deep_sets(log_total, deep, z, sets, present if some_absent else None)
+        pooled = (log_total - torch.log(torch.as_tensor(count).clamp_min(1))) / rate
+        return torch.where(torch.as_tensor(count) > 0, pooled, 0.0) if some_absent else pooled
+
+
+def _redo_deep_sets(
+    log_total: torch.Tensor,
+    deep: torch.Tensor,
+    z: torch.Tensor,
+    sets: torch.Tensor,
+    present: torch.Tensor | None,
+) -> torch.Tensor:
+    """log_total with its deep entries replaced by the exact log-sum-exp of their sets'
+    members (absent members left out); only the sets holding a deep entry are gathered."""
+    redo = torch.nonzero(deep.flatten(1).any(1)).squeeze(1)
+    members = z[sets[redo]]  # (R', r, b, C)
+    if present is not None:
+        members = members.masked_fill(~present[sets[redo]][..., None], -torch.inf)
+    exact = torch.logsumexp(members, dim=1)  # (R', b, C); finite: every deep set has a member
+    return log_total.index_put((redo,), torch.where(deep[redo], exact, log_total[redo]))
 
 
 class SkipMLP(nn.Module):
@@ -219,32 +238,29 @@ class ExchangeModel(HeightModel):
     """--model exchange; config: hidden (hidden width of the pair and set functions, 0 for
     linear ones), head_hidden (of the head; older configs: hidden), tokens (width of the set
     tokens), pool_channels (channels pooled over exchange neighbours and over the bases of
-    each set; older configs: config.LEGACY_POOL_CHANNELS). The two widest stages (every
+    each set; older configs: config.LEGACY_POOL_CHANNELS), pool_temperature (every
+    pooling's temperature at initialisation: sharp ones learn from the first steps, as the
+    node levels of one code spread by a few units only). The two widest stages (every
     exchange neighbour, every (a, Y, B) membership) dominate the cost."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
-        pad, hidden, tokens = config.pad, config.hidden, config.tokens
+        hidden, tokens, start = config.hidden, config.tokens, config.pool_temperature
         neighbour_channels, pair_channels = config.pool_channels
-        head_hidden = config.head_hidden
-        index = minor_index(pad)
-        self.pad = pad
-        for s in range(1, pad + 1):  # buffers follow the model to its device, never saved
-            self.register_buffer(f"entry{s}", index.entry[s - 1], persistent=False)
-            self.register_buffer(f"sub{s}", index.sub[s - 1], persistent=False)
+        self.pad = config.pad
         self.neighbour_in = nn.Linear(3, neighbour_channels)
-        self.neighbour_pool = LearnedPool(neighbour_channels)
+        self.neighbour_pool = LearnedPool(neighbour_channels, start)
         self.pair_mlp = SkipMLP(neighbour_channels + 2, hidden, pair_channels)
-        self.base_pool = LearnedPool(pair_channels)
+        self.base_pool = LearnedPool(pair_channels, start)
         self.set_mlp = SkipMLP(pair_channels, hidden, tokens)
-        self.set_pool = LearnedPool(tokens)
-        self.head = SkipMLP(tokens + 3, head_hidden, 1)
+        self.set_pool = LearnedPool(tokens, start)
+        self.head = SkipMLP(tokens + 3, config.head_hidden, 1)
         self._tables: dict[tuple, Any] = {}  # index tables per shape and device, made on first use
 
     def _shape(self, n: int, k: int, device: torch.device) -> ShapeTables:
         key = (n, k, str(device))
         if key not in self._tables:
-            t = shape_tables(n, k, self.pad)
+            t = shape_tables(n, k)
             self._tables[key] = ShapeTables(*(x.to(device) for x in vars(t).values()))
         return self._tables[key]
 
@@ -256,18 +272,25 @@ class ExchangeModel(HeightModel):
 
     def forward(self, P: torch.Tensor, nkm: torch.Tensor) -> torch.Tensor:
         """log2 height of each row: the rows of each (n, k, m) go through its own tables."""
-        minors = self._minors(P)
         out = torch.empty(len(P), device=P.device)
         keys = torch.unique(nkm, dim=0)
         for n, k, m in keys.tolist():
             rows = torch.nonzero((nkm == nkm.new_tensor([n, k, m])).all(1)).squeeze(1)
-            out[rows] = self._group(minors[:, rows], nkm[rows], n, k, m)
+            minors = self._minors(P[rows, :k, : n - k])
+            out[rows] = self._group(minors, nkm[rows], n, k, m)
         return out + self.baseline(nkm)
 
     def _minors(self, P: torch.Tensor) -> torch.Tensor:
-        """[1; every square minor of P] as (1 + M, B) float64 (exact for integer P)."""
-        entries = [getattr(self, f"entry{s}") for s in range(1, self.pad + 1)]
-        subs = [getattr(self, f"sub{s}") for s in range(1, self.pad + 1)]
+        """[1; every square minor of the k x (n-k) blocks P] as (1 + M, b) float64 (exact for
+        integer P); only the block's own minors, not the padding's."""
+        rows, cols = P.shape[1:]
+        key = ("minors", rows, cols, str(P.device))
+        if key not in self._tables:
+            index = minor_index(rows, cols)
+            self._tables[key] = [
+                [x.to(P.device) for x in tables] for tables in (index.entry, index.sub)
+            ]
+        entries, subs = self._tables[key]
         with torch.autocast(P.device.type, enabled=False):
             minors = all_minors(P.double(), entries, subs)
         return torch.cat([minors.new_ones(1, minors.shape[1]), minors])
@@ -286,7 +309,7 @@ class ExchangeModel(HeightModel):
             size = t.node_size.double()[:, None]
             centre = torch.lgamma(size + 1) / (2 * math.log(2)) + size * math.log2(self.p_scale)
             zero = det == 0
-            level = (det.abs().log2() - centre).clamp_min(FLOOR).float() / LOG_SCALE  # (X, b)
+            level = det.abs().log2_().sub_(centre).clamp_min_(FLOOR).float().div_(LOG_SCALE)
             offset = (centre.float() / LOG_SCALE).expand_as(level)
             node = torch.stack([level, offset, zero.float()], dim=-1)  # (X, b, 3)
             # soft max / min over each pair's exchange neighbours of a learned node function

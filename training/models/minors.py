@@ -38,15 +38,15 @@ LOG_SCALE = 4.0  # divides the centred log2 |minor| so features stay O(1)
 
 @dataclass(frozen=True)
 class MinorIndex:
-    """Where each minor of a pad x pad matrix comes from, all sizes concatenated (s = 1..pad).
+    """Where each minor of a rows x cols matrix comes from, all sizes concatenated (s = 1, 2, ...).
 
     Size-s minor i = sum_j (-1)^j P.flat[entry[s-1][j, i]] * size-(s-1) minor sub[s-1][j, i]
     (the size-0 minor is the constant 1). Minor (R, T) with rows R and columns T needs a block
     of at least rows_needed = max R + 1 rows and cols_needed = max T + 1 columns.
     """
 
-    entry: tuple[torch.Tensor, ...]  # per size s: (s, C(pad, s)^2) flat index into P
-    sub: tuple[torch.Tensor, ...]  # per size s: (s, C(pad, s)^2) index into size s-1 minors
+    entry: tuple[torch.Tensor, ...]  # per size s: (s, C(rows, s) C(cols, s)) flat index into P
+    sub: tuple[torch.Tensor, ...]  # per size s: (s, C(rows, s) C(cols, s)) index into size s-1
     size: torch.Tensor  # (M,) s of every minor
     rows_needed: torch.Tensor  # (M,)
     cols_needed: torch.Tensor  # (M,)
@@ -57,16 +57,20 @@ class MinorIndex:
 
 
 @cache
-def minor_index(pad: int) -> MinorIndex:
-    """Index tables for all square minors of a pad x pad matrix (built once per pad)."""
-    if not 1 <= pad <= MAX_PAD:
-        raise ValueError(f"minor features support pad 1..{MAX_PAD}, not {pad}")
+def minor_index(rows: int, cols: int | None = None) -> MinorIndex:
+    """Index tables for all square minors of a rows x cols matrix (pad x pad with one
+    argument), built once per shape."""
+    cols = rows if cols is None else cols
+    if not (1 <= rows <= MAX_PAD and 1 <= cols <= MAX_PAD):
+        raise ValueError(f"minor features support sides 1..{MAX_PAD}, not {rows} x {cols}")
     previous: dict[tuple[tuple[int, ...], tuple[int, ...]], int] = {((), ()): 0}
     entries, subs, size, rows_needed, cols_needed = [], [], [], [], []
-    for s in range(1, pad + 1):
-        keys = [(R, T) for R in combinations(range(pad), s) for T in combinations(range(pad), s)]
+    for s in range(1, min(rows, cols) + 1):
+        keys = [(R, T) for R in combinations(range(rows), s) for T in combinations(range(cols), s)]
         entries.append(
-            torch.tensor([[R[0] * pad + T[j] for R, T in keys] for j in range(s)], dtype=torch.long)
+            torch.tensor(
+                [[R[0] * cols + T[j] for R, T in keys] for j in range(s)], dtype=torch.long
+            )
         )
         subs.append(
             torch.tensor(
@@ -90,12 +94,13 @@ def minor_index(pad: int) -> MinorIndex:
 def all_minors(
     P: torch.Tensor, entries: Sequence[torch.Tensor], subs: Sequence[torch.Tensor]
 ) -> torch.Tensor:
-    """Every square minor of each matrix of P (B, pad, pad), sizes 1..pad: (M, B), P's dtype.
+    """Every square minor of each matrix of P (B, rows, cols), sizes 1..min(rows, cols): (M, B),
+    P's dtype.
 
     entries and subs are MinorIndex's tables, on P's device. Minor-major layout: each step
     gathers whole rows of B contiguous values (about 2x faster on CPU than batch-major).
     """
-    flat = P.flatten(1).T.contiguous()  # (pad * pad, B)
+    flat = P.flatten(1).T.contiguous()  # (rows * cols, B)
     previous = flat.new_ones(1, len(P))
     out = []
     for entry, sub in zip(entries, subs, strict=True):
