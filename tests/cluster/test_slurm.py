@@ -29,8 +29,10 @@ GEN = ["--n", "9", "--k", "4", "--samples", "40", "--shard-size", "10", "--seed"
 # Slow enough to cancel mid-run: n = 14, 6 groups (m = 2..7) x 12 shards of 25 rows, ~0.2 s a
 # shard, ~7 s on 2 CPUs. Method vertex: with an LP method (highs) one resumed run's heights
 # differed from the reference's in the last bit, which a bit-for-bit comparison cannot allow.
-GEN_SLOW = ["--n", "14", "--k", "7", "--samples", "300", "--shard-size", "25", "--seed", "11",
-            "--no-progress"]  # fmt: skip
+# About 14 s of work on 2 CPUs in 72 shards, long enough to cancel mid-run; the method is pinned
+# so a faster default (auto) cannot finish it before the cancel lands.
+GEN_SLOW = ["--n", "14", "--k", "7", "--samples", "3000", "--shard-size", "250", "--seed", "11",
+            "--method", "vertex", "--no-progress"]  # fmt: skip
 ONE_NODE = ["--nodes=1", "--cpus-per-task=2"]
 ON_CPU = ["--gres=none", "--cpus-per-task=2"]  # this node has no GPU and 2 cores
 JOB_TIMEOUT_S = 120
