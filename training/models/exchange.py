@@ -44,7 +44,7 @@ from torch import nn
 
 from training.models.base import HeightModel
 from training.models.config import ModelConfig
-from training.models.minors import FLOOR, LOG_SCALE, all_minors, minor_index
+from training.models.minors import FLOOR, LOG_SCALE, all_minors, minor_index, minor_position
 
 # Largest number of (a, Y, B) memberships of one (n, k, m): 12,600 on the course grid
 # ((10, 4, 3) and (10, 4, 4)); the gathered tokens of a batch grow with it.
@@ -67,14 +67,10 @@ class ShapeTables:
 
 
 @cache
-def _minor_position(rows: int, cols: int) -> dict[tuple[tuple[int, ...], tuple[int, ...]], int]:
-    """(rows, cols) of a square minor of a rows x cols matrix -> its row in all_minors + 1."""
-    position, start = {((), ()): 0}, 1
-    for s in range(1, min(rows, cols) + 1):
-        keys = [(R, T) for R in combinations(range(rows), s) for T in combinations(range(cols), s)]
-        position.update((key, start + i) for i, key in enumerate(keys))
-        start += len(keys)
-    return position
+def _pairs(n: int, k: int) -> list[tuple[tuple[int, ...], int]]:
+    """Every pair (B, a), B a k-subset of the n columns and a a column outside it, in the
+    order shape_tables and set_members number them."""
+    return [(B, a) for B in combinations(range(n), k) for a in range(n) if a not in B]
 
 
 @cache
@@ -83,7 +79,7 @@ def shape_tables(n: int, k: int) -> ShapeTables:
 
     det G_X = +-det P[R, T] with T the parity columns in X and R the identity rows not in X.
     """
-    position = _minor_position(k, n - k)
+    position = minor_position(k, n - k)
     nodes = list(combinations(range(n), k))
     node_of = {X: i for i, X in enumerate(nodes)}
     node_minor, node_size = [], []
@@ -92,20 +88,13 @@ def shape_tables(n: int, k: int) -> ShapeTables:
         R = tuple(r for r in range(k) if r not in X)
         node_minor.append(position[(R, T)])
         node_size.append(len(T))
-    pair_base, pair_neighbours = [], []
-    for i, B in enumerate(nodes):
-        for a in range(n):
-            if a in B:
-                continue
-            pair_base.append(i)
-            pair_neighbours.append(
-                [node_of[tuple(sorted(set(B) - {b} | {a}))] for b in B]  # B - b + a
-            )
+    pairs = _pairs(n, k)
+    pair_neighbours = [[node_of[tuple(sorted(set(B) - {b} | {a}))] for b in B] for B, a in pairs]
     return ShapeTables(
         torch.tensor(node_minor),
         torch.tensor(node_size),
-        torch.tensor(pair_base),
-        torch.tensor(pair_neighbours),
+        torch.tensor([node_of[B] for B, _ in pairs]),
+        torch.tensor(pair_neighbours),  # B - b + a for every b in B
     )
 
 
@@ -113,13 +102,7 @@ def shape_tables(n: int, k: int) -> ShapeTables:
 def set_members(n: int, k: int, m: int) -> torch.Tensor:
     """(a, Y) x bases: pair index of (B, a) for every k-subset B of every Y (|Y| = n - m,
     a outside Y); pairs numbered as in shape_tables."""
-    nodes = list(combinations(range(n), k))
-    pair_of, q = {}, 0
-    for B in nodes:
-        for a in range(n):
-            if a not in B:
-                pair_of[(B, a)] = q
-                q += 1
+    pair_of = {pair: q for q, pair in enumerate(_pairs(n, k))}
     rows = []
     for a in range(n):
         others = [c for c in range(n) if c != a]

@@ -56,6 +56,24 @@ class MinorIndex:
         return len(self.size)
 
 
+def _square_minors(rows: int, cols: int, s: int) -> list[tuple[tuple[int, ...], ...]]:
+    """(row set, column set) of every s x s minor of a rows x cols matrix, in the order of
+    minor_index and all_minors."""
+    return [(R, T) for R in combinations(range(rows), s) for T in combinations(range(cols), s)]
+
+
+@cache
+def minor_position(rows: int, cols: int) -> dict[tuple[tuple[int, ...], ...], int]:
+    """(row set, column set) of every square minor of a rows x cols matrix -> its row in
+    [1; all_minors] (the empty minor, 1, is row 0)."""
+    position, start = {((), ()): 0}, 1
+    for s in range(1, min(rows, cols) + 1):
+        keys = _square_minors(rows, cols, s)
+        position.update((key, start + i) for i, key in enumerate(keys))
+        start += len(keys)
+    return position
+
+
 @cache
 def minor_index(rows: int, cols: int | None = None) -> MinorIndex:
     """Index tables for all square minors of a rows x cols matrix (pad x pad with one
@@ -66,7 +84,7 @@ def minor_index(rows: int, cols: int | None = None) -> MinorIndex:
     previous: dict[tuple[tuple[int, ...], tuple[int, ...]], int] = {((), ()): 0}
     entries, subs, size, rows_needed, cols_needed = [], [], [], [], []
     for s in range(1, min(rows, cols) + 1):
-        keys = [(R, T) for R in combinations(range(rows), s) for T in combinations(range(cols), s)]
+        keys = _square_minors(rows, cols, s)
         entries.append(
             torch.tensor(
                 [[R[0] * cols + T[j] for R, T in keys] for j in range(s)], dtype=torch.long
