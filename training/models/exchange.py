@@ -33,6 +33,7 @@ since the (a, Y, B) memberships grow combinatorially with n.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from itertools import combinations
@@ -153,7 +154,7 @@ class LearnedPool(nn.Module):
         left out). Returns (R, b, C) float32, or (b, C) without sets; a set without members
         present pools to 0."""
         with torch.autocast(x.device.type, enabled=False):
-            return self._pool(x.float(), sets, present).float()
+            return self._pool(x.float(), sets, present)
 
     def _pool(
         self, x: torch.Tensor, sets: torch.Tensor | None, present: torch.Tensor | None
@@ -168,18 +169,22 @@ class LearnedPool(nn.Module):
         if sets is None:  # the largest member is in the set: its sum is at least 1
             return (torch.log(e.mean(0)) + shift[0]) / rate
         N, b, C = e.shape
-        count: torch.Tensor | float = float(sets.shape[1])
-        some_absent = present is not None and not bool(present.all())
-        if some_absent:
+        if present is not None and bool(present.all()):
+            present = None  # every member counts: the plain mean over each set
+        log_count: torch.Tensor | float = math.log(sets.shape[1])
+        if present is not None:
             e = e * present[..., None]
-            count = F.embedding_bag(sets, present.to(e.dtype), mode="sum")[..., None]
+            count = F.embedding_bag(sets, present.to(e.dtype), mode="sum")[..., None]  # (R, b, 1)
+            log_count = torch.log(count.clamp_min(1))
         total = F.embedding_bag(sets, e.reshape(N, b * C), mode="sum").view(-1, b, C)
         log_total = torch.log(total.clamp_min(UNDERFLOW)) + shift
-        deep = (total < UNDERFLOW) & (torch.as_tensor(count) > 0)  # (R, b, C)
+        deep = total < UNDERFLOW  # (R, b, C)
+        if present is not None:
+            deep &= count > 0  # an empty set has nothing to redo
         if bool(deep.any()):
-            log_total = _redo_deep_sets(log_total, deep, z, sets, present if some_absent else None)
-        pooled = (log_total - torch.log(torch.as_tensor(count).clamp_min(1))) / rate
-        return torch.where(torch.as_tensor(count) > 0, pooled, 0.0) if some_absent else pooled
+            log_total = _redo_deep_sets(log_total, deep, z, sets, present)
+        pooled = (log_total - log_count) / rate
+        return pooled if present is None else torch.where(count > 0, pooled, 0.0)
 
 
 def _redo_deep_sets(
@@ -240,18 +245,20 @@ class ExchangeModel(HeightModel):
         self.head = SkipMLP(tokens + 3, config.head_hidden, 1)
         self._tables: dict[tuple, Any] = {}  # index tables per shape and device, made on first use
 
+    def _on_device(self, key: tuple, device: torch.device, make: Callable[[], Any]) -> Any:
+        """make()'s tables moved to device, made and moved once per key and device."""
+        if (key, str(device)) not in self._tables:
+            self._tables[key, str(device)] = make()
+        return self._tables[key, str(device)]
+
     def _shape(self, n: int, k: int, device: torch.device) -> ShapeTables:
-        key = (n, k, str(device))
-        if key not in self._tables:
-            t = shape_tables(n, k)
-            self._tables[key] = ShapeTables(*(x.to(device) for x in vars(t).values()))
-        return self._tables[key]
+        def make() -> ShapeTables:
+            return ShapeTables(*(x.to(device) for x in vars(shape_tables(n, k)).values()))
+
+        return self._on_device(("shape", n, k), device, make)
 
     def _sets(self, n: int, k: int, m: int, device: torch.device) -> torch.Tensor:
-        key = (n, k, m, str(device))
-        if key not in self._tables:
-            self._tables[key] = set_members(n, k, m).to(device)
-        return self._tables[key]
+        return self._on_device(("sets", n, k, m), device, lambda: set_members(n, k, m).to(device))
 
     def forward(self, P: torch.Tensor, nkm: torch.Tensor) -> torch.Tensor:
         """log2 height of each row: the rows of each (n, k, m) go through its own tables."""
@@ -266,14 +273,12 @@ class ExchangeModel(HeightModel):
     def _minors(self, P: torch.Tensor) -> torch.Tensor:
         """[1; every square minor of the k x (n-k) blocks P] as (1 + M, b) float64 (exact for
         integer P); only the block's own minors, not the padding's."""
-        rows, cols = P.shape[1:]
-        key = ("minors", rows, cols, str(P.device))
-        if key not in self._tables:
-            index = minor_index(rows, cols)
-            self._tables[key] = [
-                [x.to(P.device) for x in tables] for tables in (index.entry, index.sub)
-            ]
-        entries, subs = self._tables[key]
+
+        def make() -> list[list[torch.Tensor]]:
+            index = minor_index(*P.shape[1:])
+            return [[x.to(P.device) for x in tables] for tables in (index.entry, index.sub)]
+
+        entries, subs = self._on_device(("minors", *P.shape[1:]), P.device, make)
         with torch.autocast(P.device.type, enabled=False):
             minors = all_minors(P.double(), entries, subs)
         return torch.cat([minors.new_ones(1, minors.shape[1]), minors])
