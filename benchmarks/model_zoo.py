@@ -49,7 +49,8 @@ FAMILY_ARGS = {
 PREDICT_ROWS = 20_000  # a random sample of the first test set times prediction
 
 
-def _named(values: tuple[str, ...], option: str) -> dict[str, Path]:
+def named_paths(values: tuple[str, ...], option: str) -> dict[str, Path]:
+    """NAME=PATH option values (the path must exist) as {name: path}."""
     out = {}
     for value in values:
         name, sep, path = value.partition("=")
@@ -239,7 +240,7 @@ def plot(results: list[dict], tests: list[str], path: Path) -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 def main(trains, tests, families, epochs, batch_size, lr, threads, out) -> None:
     """Train every family on every --train split and score it on every --test set."""
-    splits, test_sets = _named(trains, "--train"), _named(tests, "--test")
+    splits, test_sets = named_paths(trains, "--train"), named_paths(tests, "--test")
     chosen = [f for f in families.split(",") if f]
     unknown = sorted(set(chosen) - set(FAMILY_ARGS))
     if unknown:

@@ -15,11 +15,11 @@ what mh-eval and mh-predict call (model and rows in memory before the clock star
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import click
 import numpy as np
 import torch
+from model_zoo import named_paths  # a script beside this one
 
 from training.data import rows_from_table
 from training.models import DataSummary, build_model, make_model_config
@@ -51,16 +51,6 @@ def rate(predictor: Predictor, rows, repeats: int) -> float:
     return rows.nkm.shape[0] / best
 
 
-def _checkpoints(values: tuple[str, ...]) -> dict[str, Path]:
-    out = {}
-    for value in values:
-        name, sep, path = value.partition("=")
-        if not sep or not name or not Path(path).exists():
-            raise click.BadParameter(f"expected NAME=RUN, got {value!r}", param_hint="--checkpoint")
-        out[name] = Path(path)
-    return out
-
-
 @click.command()
 @click.option("--rows", default=21_000, show_default=True, help="Rows scored per pass.")
 @click.option("--threads", default="1,2", show_default=True, help="Comma-separated counts.")
@@ -83,7 +73,7 @@ def main(rows: int, threads: str, repeats: int, only: str, checkpoints: tuple[st
     summary = DataSummary(6, float(log2.mean()), [], float(np.ceil(log2.max())), [])
     counts = [int(t) for t in threads.split(",")]
     models = {f"trained {name}": (str(path), Predictor(path)) for name, path in
-              _checkpoints(checkpoints).items()}  # fmt: skip
+              named_paths(checkpoints, "--checkpoint").items()}  # fmt: skip
     for name in only.split(","):
         if name not in VARIANTS:
             raise click.BadParameter(f"unknown variant {name!r}", param_hint="--only")
