@@ -164,6 +164,35 @@ def superset_children(n: int, k: int) -> np.ndarray:
     return ranks(n)[S[:, None] & ~(np.int64(1) << members(S, k + 1, n))].astype(np.intp)
 
 
+@cache
+def split_members(n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each k-subset of [n] (ascending masks): its members and the columns outside it,
+    ascending, as int8 arrays (C(n,k), k) and (C(n,k), n-k)."""
+    X = subsets(n, k)
+    inside = members(X, k, n).astype(np.int8)
+    outside = members(((np.int64(1) << n) - 1) & ~X, n - k, n).astype(np.int8)
+    return inside, outside
+
+
+@cache
+def column_pairs(n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each column a, the pairs (B, a) with B a k-subset of [n] - a (B ascending): as flat
+    indices B * (n - k) + j (a is the j-th column outside B) and as B's mask; (n, C(n-1,k))
+    each."""
+    outside = split_members(n, k)[1]
+    at = np.stack([np.flatnonzero(outside == a) for a in range(n)])
+    return at, subsets(n, k)[at // (n - k)]
+
+
+@cache
+def superset_ranks(n: int, k: int) -> np.ndarray:
+    """(C(n,k), n-k) int32: for each k-subset B of [n], the ranks of B + a among the
+    (k+1)-subsets, a running over the columns outside B ascending (the inverse of
+    :func:`superset_children`)."""
+    outside = split_members(n, k)[1].astype(np.int64)
+    return ranks(n)[subsets(n, k)[:, None] | (np.int64(1) << outside)]
+
+
 def level_plan(w: int, k: int, top: int) -> tuple[int, ...]:
     """Sizes k = s_0 < s_1 < ... = top of the level chain with the fewest child look-ups.
 
@@ -188,6 +217,23 @@ def plan_lookups(w: int, k: int, top: int) -> int:
     chain = level_plan(w, k, top)
     steps = zip(chain[:-1], chain[1:], strict=True)
     return sum(comb(w, s) * comb(k + s - t, s - t) for t, s in steps)
+
+
+@cache
+def subset_signs(n: int, k: int) -> np.ndarray:
+    """sign(det G_X) / sign(det P[R, T]) for every k-subset X of [n] (ascending masks), as +-1.
+
+    G_X holds the identity columns X_s = X & [k] first; moving rows X_s to the top leaves the
+    block P[R, T] (R = rows outside X_s, T = parity columns of X), at the cost of one sign per
+    pair (r in R, x in X_s) with x > r.
+    """
+    X = subsets(n, k)
+    system = X & ((1 << k) - 1)
+    swaps = np.zeros(X.size, dtype=np.int64)
+    for r in range(k):
+        outside = (system >> r & 1) == 0
+        swaps += np.where(outside, popcounts(k)[system >> (r + 1)], 0)
+    return np.where(swaps % 2 == 0, 1.0, -1.0)
 
 
 @cache

@@ -27,6 +27,7 @@ from math import comb
 
 import numpy as np
 
+from solver import pair_search
 from solver.lattice import (
     level_children,
     members,
@@ -34,14 +35,19 @@ from solver.lattice import (
     pair_tables,
     plan_lookups,
     ranks,
+    subset_signs,
     subsets,
     superset_children,
 )
-from solver.vertex import permanents
+from solver.minor_kernel import subset_minors, subset_permanents
 
 # Real-valued P: see solver.vertex (the same noise test, so singular bases agree).
 ROUNDING_RTOL = 1e-12
 INPUT_NOISE = 1e-12
+# Integer minors up to EXACT_LIMIT / (k + 1) make every sum of k + 1 of them exact in float64.
+EXACT_LIMIT = 2.0**53
+# Minors per chunk of the compiled search (a few arrays of this many float64).
+_SEARCH_BUDGET = 1 << 21
 # Matrices per chunk so that the pair values of all columns stay within this many floats.
 _CHUNK_BUDGET = 1 << 23
 # _levels: children per set beyond which a level is gathered in blocks of this many values.
@@ -89,36 +95,48 @@ def _laplace(flat: np.ndarray, steps: tuple) -> np.ndarray:
 def subset_dets(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """|det G_X| (float64) for every k-subset X of [n] in ascending mask order, (C(n,k), N),
     and the mask of singular X (exact for integer P, see :func:`exact_kind`)."""
+    signed, singular, _, _ = signed_subset_dets(P, signs=False)
+    return np.abs(signed), singular
+
+
+def signed_subset_dets(P: np.ndarray, signs: bool = True):
+    """det G_X (float64, the exact integer rounded for integer P) for every k-subset X of [n] in
+    ascending mask order, (C(n,k), N) (a transposed view); the mask of singular X; per matrix
+    whether its minors are exact integers (singular = exactly zero); and whether they are also
+    below :data:`EXACT_LIMIT` / (k + 1), so that float sums of k + 1 of them are exact.
+    ``signs=False``: only |det| is right.
+    """
     N, k, r = P.shape
-    tables = minors(k, r)
     kind = exact_kind(P, min(k, r))
-    flat = np.ascontiguousarray(P.reshape(N, k * r).T)
     if kind == "object":
-        signed = _laplace(_as_python_ints(flat), tables.steps)[tables.subset_minor]
-        dets = np.array([[float(abs(x)) for x in row] for row in signed]).reshape(signed.shape)
+        tables = minors(k, r)
+        flat = np.ascontiguousarray(P.reshape(N, k * r).T)
+        exact = _laplace(_as_python_ints(flat), tables.steps)[tables.subset_minor].T
+        if signs:
+            exact = exact * np.array([int(s) for s in subset_signs(k + r, k)], dtype=object)
+        dets = np.array([[float(x) for x in row] for row in exact]).reshape(exact.shape)
         if not np.isfinite(dets).all():
             from pipeline.contract import InputError
 
             raise InputError("a minor of P exceeds the float64 range (about 1e308)")
-        return dets, signed == 0
-    if kind is not None:
-        with np.errstate(over="ignore"):
-            wrapped = _laplace(flat.astype(np.int64), tables.steps)[tables.subset_minor]
+        singular = exact == 0
+    elif kind is not None:
+        wrapped = subset_minors(P.astype(np.int64), signs)
         if kind == "int64":
-            return np.abs(wrapped).astype(np.float64), wrapped == 0
-        estimate = _laplace(flat, tables.steps)[tables.subset_minor]
-        turns = np.round((estimate - wrapped.astype(np.float64)) / 2.0**64)
-        dets = np.abs(turns * 2.0**64 + wrapped.astype(np.float64))
-        return dets, (wrapped == 0) & (turns == 0)
-    signed = _laplace(flat, tables.steps)[tables.subset_minor]
-    dets = np.abs(signed)
-    perm, cofactors = permanents(np.abs(flat), tables.steps)
-    scale = np.abs(flat).max(axis=0)
-    noise = (
-        ROUNDING_RTOL * perm[tables.subset_minor]
-        + INPUT_NOISE * scale * cofactors[tables.subset_minor]
-    )
-    return dets, dets <= noise
+            dets, singular = wrapped.astype(np.float64), wrapped == 0
+        else:
+            estimate = subset_minors(P, signs)
+            turns = np.round((estimate - wrapped.astype(np.float64)) / 2.0**64)
+            dets = turns * 2.0**64 + wrapped.astype(np.float64)
+            singular = (wrapped == 0) & (turns == 0)
+    else:
+        dets = subset_minors(P, signs)
+        perm, cofactors = subset_permanents(P)
+        scale = np.abs(P).max(axis=(1, 2))[:, None]
+        singular = np.abs(dets) <= ROUNDING_RTOL * perm + INPUT_NOISE * scale * cofactors
+    integer = np.full(N, kind is not None)
+    exact = integer & (np.abs(dets).max(axis=1, initial=0.0) <= EXACT_LIMIT / (k + 1))
+    return dets.T, singular.T, integer, exact
 
 
 def _as_python_ints(flat: np.ndarray) -> np.ndarray:
@@ -439,17 +457,41 @@ def chunk_rows(n: int, k: int, m: int) -> int:
 
 
 def heights(P: np.ndarray, m: int, convention: str = "exact") -> np.ndarray:
-    """Batched m-heights of G = [I | P_i]; P validated, shape (N, k, n-k)."""
+    """Batched m-heights of G = [I | P_i]; P validated, shape (N, k, n-k).
+
+    The compiled searches of :mod:`solver.pair_search` label every matrix they can decide; the
+    level recursion below takes the rest (near-singular real minors, comparisons within
+    rounding of 1), so the answer is exact either way and the same float.
+    """
     N, k, r = P.shape
     n = k + r
     if n - m < k:  # every Y has fewer than k columns: a codeword vanishes on it
         return np.full(N, np.inf)
     ranks(n)  # one lookup for all tables of this n
-    chunk = chunk_rows(n, k, m)
+    chunk = max(1, _SEARCH_BUDGET // comb(n, k))
+    out = np.empty(N)
+    for start in range(0, N, chunk):
+        block = P[start : start + chunk]
+        dets, singular, integer, exact = signed_subset_dets(block)
+        found = pair_search.heights(
+            dets, singular, integer, exact, n, k, m, convention == "skip-unbounded"
+        )
+        undecided = np.isnan(found)
+        if undecided.any():
+            found[undecided] = level_heights(block[undecided], m, convention)
+        out[start : start + chunk] = found
+    out[out == -np.inf] = np.inf  # every LP unbounded: no finite height exists
+    return out
+
+
+def level_heights(P: np.ndarray, m: int, convention: str = "exact") -> np.ndarray:
+    """The same heights by the level recursion and bit-packed pruning (numpy, any input); -inf
+    where no LP is bounded."""
+    N, k, r = P.shape
+    chunk = chunk_rows(k + r, k, m)
     out = np.empty(N)
     for start in range(0, N, chunk):
         out[start : start + chunk] = _heights_chunk(P[start : start + chunk], m, convention)
-    out[out == -np.inf] = np.inf  # every LP unbounded: no finite height exists
     return out
 
 
