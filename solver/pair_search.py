@@ -4,10 +4,11 @@ With v(B, a) = ||G_B^{-1} g_a||_1 = (T(B + a) - |det G_B|) / |det G_B| (docs/MAT
 height is max over columns a and sets Y of n - m columns without a of min over bases B in Y of
 v(B, a). Two exact ways avoid the min over all C(n-1, n-m) sets Y of :mod:`solver.pruned`:
 
-* **Branching (small m).** Y is [n] minus a and a set Z of m - 1 columns. Start from Z = {}
+* **Branching (m <= 2).** Y is [n] minus a and a set Z of m - 1 columns. Start from Z = {}
   and, at each node, branch on the members of the node's minimising basis (Z must hold one of
-  them to raise the min): sum_{d < m} k^d nodes per column, each a scan of the column's
-  smallest pair values, kept sorted while the pair values are made.
+  them to raise the min): sum_{d < m} k^d nodes per column, each a look-up in the column's
+  smallest pair values (kept sorted while the pair values are made) or, where those run out,
+  one scan of the column for all children of a node.
 * **Primal branch and bound (larger m).** The LP "max c_a, |c_t| <= 1 on Y" is solved at a
   vertex c = s^T G_B^{-1} G (B a basis in Y, s in {+-1}^k); its optimum for column a is v(B, a)
   at the signs s_i = sign (G_B^{-1} g_a)_i ("aligned"), and that vertex fits some Y without a
@@ -47,22 +48,19 @@ MAX_FREE_SIGNS = 10
 # Smallest pair values kept per column for the branching; a node that finds none of them
 # outside its removed set scans the column in full.
 KEEP = 8
-# Counts of the calls since the last reset: [pairs (B, a) with B a basis, pairs the primal search
-# examined]; 1 - examined / pairs is the share it pruned (benchmarks/solver_scaling.py).
+# Counts since the last reset: [pairs (B, a) with B a basis, pairs examined after their value was
+# made (primal: pairs tested; branching: pairs rescanned)]; 1 - examined / pairs is the share the
+# search pruned (benchmarks/solver_scaling.py).
 last_stats = np.zeros(2, dtype=np.int64)
 # Rounding of the primal test's float sums, relative to the magnitudes summed.
 SUM_RTOL = 1e-14
 
 
 def use_branching(n: int, k: int, m: int) -> bool:
-    """Branch on the removed set where its nodes cost less than the primal search's tests.
-
-    The primal search tests most pairs when m is small (the height is small, so few pair values
-    fall below it); the branching's sum_{d < m} k^d scans per column are cheap while that is a
-    few dozen. Measured with benchmarks/solver_scaling.py.
-    """
-    nodes = sum(k**d for d in range(m))
-    return m < n - k and nodes * KEEP <= 4 * comb(n - 1, k)
+    """Branch on the removed set for m <= 2 (a root and k leaves per column), the primal search
+    above: measured on n = 9..12, k = 3..6, where the primal one wins from m = 3 on by a factor
+    growing with m (the branching tree has sum_{d < m} k^d nodes)."""
+    return m <= 2 and m < n - k
 
 
 @numba.njit(cache=True, nogil=True)
@@ -108,7 +106,9 @@ def _pair_values(absD, sing, k, children, up, T, V, U):
 
 
 @numba.njit(cache=True, nogil=True)
-def _branch(V, masks, inside, outside, column_at, column_masks, n, k, m, skip, keep_v, keep_b):
+def _branch(
+    V, masks, inside, outside, column_at, column_masks, n, k, m, skip, keep_v, keep_b, stats
+):
     """max over columns a and removed sets Z (|Z| < m) of min over bases avoiding a and Z.
 
     keep_v, keep_b (n, keep): room for each column's smallest pair values and their bases;
@@ -192,6 +192,9 @@ def _branch(V, masks, inside, outside, column_at, column_masks, n, k, m, skip, k
                 if child_b[i] < 0 and keep_v[a, keep - 1] < np.inf:
                     missing |= np.int64(1) << e
             if missing:
+                # A leaf child only has to be shown not to beat best: stop looking for it at
+                # the first basis with a value <= best (the pruning of docs/MATH.md).
+                leaves = level + 2 >= m
                 for q in range(column_at.shape[1]):
                     X = column_masks[a, q]
                     if X & Z or missing & ~X == 0:
@@ -202,6 +205,11 @@ def _branch(V, masks, inside, outside, column_at, column_masks, n, k, m, skip, k
                         if (missing >> e) & 1 and (X >> e) & 1 == 0 and v < child_v[i]:
                             child_v[i] = v
                             child_b[i] = column_at[a, q] // r
+                            if leaves and v <= best:
+                                missing &= ~(np.int64(1) << e)
+                    if missing == 0:
+                        break
+                stats[1] += q + 1
             for i in range(k):
                 if child_b[i] < 0:  # no basis avoids a and Z + e: a rank-deficient Y
                     if not skip:
@@ -367,7 +375,7 @@ def _height(D, sing, n, k, m, tables, integer, exact, skip, branch, work):
         return U.max()
     if branch:
         return _branch(
-            V, masks, inside, outside, column_at, column_masks, n, k, m, skip, keep_v, keep_b
+            V, masks, inside, outside, column_at, column_masks, n, k, m, skip, keep_v, keep_b, stats
         )
     return _primal(D, absD, V, U, inside, outside, children, up, n, k, m, exact, stats)
 

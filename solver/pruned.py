@@ -60,6 +60,8 @@ last_stats: dict[str, int] = {"pairs": 0, "minimised": 0}
 def exact_kind(P: np.ndarray, s: int) -> str | None:
     """How integer P gets exact minors of size <= s, or None for real P (float minors).
 
+    "float": every partial sum of the row expansion is below 2^53 (the product of the s largest
+    row sums of |P| bounds them), so float64 arithmetic is exact and fastest.
     "int64": every minor is below 2^63 by Hadamard's bound, so int64 arithmetic, exact modulo
     2^64 even where a partial sum wraps, gives it exactly. "wrapped": the same int64 result
     plus a float64 estimate whose error bound is far below 2^63 fix the multiple of 2^64.
@@ -68,14 +70,17 @@ def exact_kind(P: np.ndarray, s: int) -> str | None:
     if s == 0 or not np.array_equal(P, np.round(P)):
         return None
     absP = np.maximum(np.abs(P), 0.0)
+    rows1 = np.sort(np.maximum(absP.sum(axis=2), 1.0), axis=1)[:, ::-1][:, :s]
+    with np.errstate(over="ignore"):
+        perm = rows1.prod(axis=1).max(initial=0.0)  # bounds every term sum of the expansion
+    if perm < 2.0**53:
+        return "float"
     rows2 = np.sort(np.maximum(np.sqrt((absP**2).sum(axis=2)), 1.0), axis=1)[:, ::-1][:, :s]
     cols2 = np.sort(np.maximum(np.sqrt((absP**2).sum(axis=1)), 1.0), axis=1)[:, ::-1][:, :s]
     with np.errstate(over="ignore"):
         hadamard = np.minimum(rows2.prod(axis=1), cols2.prod(axis=1)).max(initial=0.0)
-        if hadamard < 2.0**62:
-            return "int64"
-        rows1 = np.sort(np.maximum(absP.sum(axis=2), 1.0), axis=1)[:, ::-1][:, :s]
-        perm = rows1.prod(axis=1).max(initial=0.0)  # bounds every term sum of the expansion
+    if hadamard < 2.0**62:
+        return "int64"
     return "wrapped" if 4 * s * np.finfo(float).eps * perm < 2.0**60 else "object"
 
 
@@ -120,6 +125,9 @@ def signed_subset_dets(P: np.ndarray, signs: bool = True):
 
             raise InputError("a minor of P exceeds the float64 range (about 1e308)")
         singular = exact == 0
+    elif kind == "float":
+        dets = subset_minors(P, signs)
+        singular = dets == 0
     elif kind is not None:
         wrapped = subset_minors(P.astype(np.int64), signs)
         if kind == "int64":

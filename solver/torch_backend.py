@@ -55,7 +55,7 @@ def _dets(P: np.ndarray, dev):
     import torch
 
     N, k, r = P.shape
-    if exact_kind(P, min(k, r)) != "int64":
+    if exact_kind(P, min(k, r)) not in ("float", "int64"):  # int64 is exact for both
         dets, singular = subset_dets(P)
         return _tensor(dets, dev), _tensor(singular, dev)
     tables = minors(k, r)

@@ -1,0 +1,103 @@
+"""The compiled kernels behind ``pruned``: the minors, both searches and the hand-back of what
+they cannot decide, each against the numpy level recursion (the method they replaced)."""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from random_codes import FAST, instances
+
+from solver import minor_kernel, pair_search, pruned
+from solver.lattice import minors, subsets
+
+
+def _search(P: np.ndarray, m: int, convention: str, branch: bool, monkeypatch) -> np.ndarray:
+    n = sum(P.shape[1:])
+    monkeypatch.setattr(pair_search, "use_branching", lambda n, k, m: branch)
+    dets, singular, integer, exact = pruned.signed_subset_dets(P)
+    return pair_search.heights(
+        dets, singular, integer, exact, n, P.shape[1], m, convention == "skip-unbounded"
+    )
+
+
+@FAST
+@given(instances(9), st.sampled_from(["exact", "skip-unbounded"]), st.booleans())
+def test_both_searches_equal_the_level_recursion(case, convention, branch):
+    P, m = case
+    n, k = sum(P.shape), P.shape[0]
+    if n - m < k:
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        got = _search(P[None], m, convention, branch, patch)[0]
+    want = pruned.level_heights(P[None], m, convention)[0]
+    if np.isnan(got):  # handed back: only where the kernel cannot decide exactly
+        assert not np.array_equal(P, np.round(P)) or not branch
+        return
+    assert got == want, (P, m, got, want)
+
+
+@pytest.mark.parametrize("n,k,m", [(12, 4, 2), (12, 4, 5), (12, 6, 3), (11, 5, 6), (13, 3, 4)])
+@pytest.mark.parametrize("kind", ["int", "real"])
+def test_searches_match_on_larger_shapes(n, k, m, kind, monkeypatch):
+    rng = np.random.default_rng([n, k, m])
+    P = rng.integers(-100, 101, (30, k, n - k)).astype(float)
+    if kind == "real":
+        P = rng.uniform(-100, 100, P.shape).astype(np.float32).astype(float)
+    want = pruned.level_heights(P, m)
+    for branch in (False, True):
+        got = _search(P, m, "exact", branch, monkeypatch)
+        assert np.array_equal(got[~np.isnan(got)], want[~np.isnan(got)])
+        assert np.isnan(got).sum() <= 1
+
+
+def test_undecided_matrices_are_handed_back_and_solved():
+    """Real P with a minor inside rounding noise: the kernel returns NaN, pruned still answers."""
+    P = np.array([[[1.0, 2.0, 3.0], [2.0, 4.0 * (1 + 1e-15), 6.0 + 1e-14]]])
+    dets, singular, integer, exact = pruned.signed_subset_dets(P)
+    assert singular.any() and not integer[0]
+    assert np.isnan(pair_search.heights(dets, singular, integer, exact, 5, 2, 1, False))[0]
+    assert pruned.heights(P, 1)[0] == pruned.level_heights(P, 1)[0]
+
+
+@pytest.mark.parametrize("k,r", [(1, 4), (3, 3), (4, 6), (6, 3)])
+def test_compiled_minors_equal_determinants_with_their_signs(k, r):
+    rng = np.random.default_rng([k, r])
+    P = rng.integers(-9, 10, (3, k, r)).astype(float)
+    n = k + r
+    dets, singular, integer, exact = pruned.signed_subset_dets(P)
+    assert integer.all() and exact.all()
+    for i in range(3):
+        G = np.hstack([np.eye(k), P[i]])
+        for X, cols in zip(subsets(n, k), combinations(range(n), k), strict=False):
+            cols = [c for c in range(n) if X >> c & 1]
+            assert dets[list(subsets(n, k)).index(X), i] == pytest.approx(
+                np.linalg.det(G[:, cols]), abs=1e-6
+            )
+        assert np.array_equal(singular[:, i], dets[:, i] == 0)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.float64])
+def test_compiled_minors_equal_the_numpy_sweep_bit_for_bit(dtype):
+    rng = np.random.default_rng(3)
+    k, r = 5, 6
+    P = rng.uniform(-1e6, 1e6, (4, k, r)).round().astype(dtype)
+    tables = minors(k, r)
+    flat = np.ascontiguousarray(P.reshape(4, k * r).T)
+    with np.errstate(over="ignore"):
+        want = pruned._laplace(flat, tables.steps)[tables.subset_minor]
+        got = minor_kernel.subset_minors(P, signed=False)
+    assert got.dtype == dtype
+    assert np.array_equal(got.T, want)
+
+
+def test_stats_count_pairs_and_examined_pairs(monkeypatch):
+    P = np.random.default_rng(5).uniform(-100, 100, (10, 4, 8))  # no singular minor
+    pair_search.last_stats[:] = 0
+    _search(P, 5, "exact", False, monkeypatch)
+    pairs, examined = pair_search.last_stats
+    assert pairs == 10 * 495 * 8
+    assert 0 < examined < pairs
