@@ -9,7 +9,6 @@ from math import comb
 import numpy as np
 
 from pipeline.contract import InputError
-from solver.lattice import plan_lookups
 
 CONVENTIONS = ("exact", "skip-unbounded")
 METHODS = ("auto", "pruned", "vertex", "vertex-torch", "highs", "pulp", "jiang")
@@ -102,30 +101,29 @@ def _method(name: str) -> Callable[[np.ndarray, int, str], np.ndarray]:
 
 # Cost model for "auto" and for sizing mh-gen's shards: seconds per matrix on one core of the
 # test machine, fitted to timings of benchmarks/solver_scaling.py (integer P in [-100, 100]).
-# The closed form: VALUE_S per gathered value (minors, the sums T(S) over (k+1)-sets, pair
-# values, vertex's cover). The pruned method: per column it minimises, LEVEL_S per child
-# look-up of the level recursion (or BRANCH_PASS look-ups per leaf and node of the branching,
-# solver.pruned.use_branching). It minimises the first column and the share PRUNE_SURVIVORS of
-# the others; where disjoint bases give each column a bound (n >= (m+1) k) only BOUND_SURVIVORS of
-# them reach a level pass, else every column gets the bit-packed test first (PACKED_SHARE).
+# vertex: VALUE_S per gathered value (minors, the sums T(S) over (k+1)-sets, pair values, its
+# cover of every (a, Y, B)). pruned (solver.pair_search): MINOR_S per product of the row
+# expansion (twice where int64 minors need a float estimate), PAIR_S per sum T(S) term and per
+# pair value; then m = n - k is done, m <= 2 branches (FILL_S per pair value kept or not, and
+# scans of SCAN_SHARE of the columns), larger m runs the primal search (PRIMAL_S per cofactor
+# of each basis visited, a share of them that falls as m grows).
 VALUE_S = 4e-9
-LEVEL_S = 6e-9
-PRUNE_SURVIVORS = 0.12
-BOUND_SURVIVORS = 0.08
-PACKED_SHARE = 0.06  # a bit-packed look-up (64 matrices per word) against a float one
+MINOR_S = 2.5e-9
+PAIR_S = 2.2e-9
+FILL_S = 1.5e-9
+SCAN_S = 2.5e-9
+SCAN_SHARE = 0.6
+PRIMAL_S = 3.5e-9
 MATRIX_S = 4e-6  # fixed cost per matrix (chunking, Python per chunk)
-# Beyond CACHE_BASES k-subsets per matrix the gathers leave the caches: the pruned method's
-# time grows by (C(n, k) / CACHE_BASES)^CACHE_POWER (measured at n = 18..20, k = 9, 10).
-CACHE_BASES = 24_310
-CACHE_POWER = 1.1
-# One solved HiGHS LP with its certificate bookkeeping.
+# One solved HiGHS LP with its certificate bookkeeping at n = 12, growing as n^LP_POWER
+# (measured 0.20 ms at n = 12, 0.29 at 16 and 17, 0.36 at 19, 0.43 at 20; k = n/2, m = 2, 3).
 LP_SOLVE_S = 2e-4
+LP_POWER = 1.4
 # Beyond this many gathered values per matrix vertex's index tables outgrow memory.
 VERTEX_MAX_UNITS = 50_000_000
 # vertex builds its tables with Python loops (6 s at n = 16, k = 8, once per worker process):
 # auto takes it only where they are small, C(n, k) (n - k) pairs at most this many.
 VERTEX_AUTO_MAX_PAIRS = 50_000
-HIGHS_MARGIN = 8.0
 
 
 def vertex_cost(n: int, k: int, m: int) -> int:
@@ -140,34 +138,36 @@ def minor_terms(k: int, r: int) -> int:
     return sum(comb(k, s) * comb(r, s) * s for s in range(1, min(k, r) + 1))
 
 
+def minor_passes(k: int, r: int) -> int:
+    """Sweeps solver.pruned.exact_kind needs for P in [-100, 100]: one in float64 or int64,
+    two where int64 wraps and a float estimate fixes it."""
+    s = min(k, r)
+    return 1 if (100 * r) ** s < 2**53 or (100 * r**0.5) ** s < 2**62 else 2
+
+
+def primal_share(k: int, m: int) -> float:
+    """Share of the bases the primal search visits (those whose largest pair value beats the
+    height): measured 0.97 at m = 3, 0.7 at k = 4 and m about r / 2, 0.3 at k = 8, m = 5."""
+    return min(1.0, 1.3 * 0.8 ** (m - 2) * (4 / k) ** 0.5)
+
+
 def pruned_seconds(n: int, k: int, m: int) -> float:
     """Expected seconds per matrix of the pruned closed form (see the constants above)."""
     if n - m < k:
         return MATRIX_S
-    power = CACHE_POWER if n - m > k else CACHE_POWER / 3  # m = n - k: one streaming pass
-    return max(1.0, comb(n, k) / CACHE_BASES) ** power * _pruned_in_cache(n, k, m)
+    r = n - k
+    pairs = comb(n, k) * r
+    cost = MINOR_S * minor_terms(k, r) * minor_passes(k, r)
+    cost += PAIR_S * (comb(n, k + 1) * (k + 1) + pairs)
+    if m == r:
+        return MATRIX_S + cost
+    from solver.pair_search import use_branching
 
-
-def _pruned_in_cache(n: int, k: int, m: int) -> float:
-    from solver.pruned import BRANCH_PASS, branch_nodes, use_branching
-
-    sums = comb(n, k + 1) * (k + 1)  # T(S) for every (k+1)-set: each k-subset once per S
-    values = minor_terms(k, n - k) + sums
-    if n - m == k:  # one pass over the (k+1)-sets: their sums and smallest minor
-        return MATRIX_S + VALUE_S * (values + sums)
-    leaves = comb(n - 1, k)
     if use_branching(n, k, m):
-        per_column = BRANCH_PASS * branch_nodes(k, m) * leaves
+        cost += FILL_S * pairs + SCAN_S * SCAN_SHARE * n * comb(n - 1, k) * (m - 1)
     else:
-        per_column = plan_lookups(n - 1, k, n - m)
-    if n >= (m + 1) * k:  # bounds from disjoint bases: columns are pruned before any level pass
-        columns = 1 + BOUND_SURVIVORS * (n - 1)
-        values += columns * leaves * (k + 1)
-        return MATRIX_S + VALUE_S * values + LEVEL_S * per_column * columns
-    values += n * leaves * 2  # every column's pair values, from T
-    float_columns = 1 + PRUNE_SURVIVORS * (n - 1)
-    packed = 0 if use_branching(n, k, m) else PACKED_SHARE * n
-    return MATRIX_S + VALUE_S * values + LEVEL_S * per_column * (float_columns + packed)
+        cost += PRIMAL_S * comb(n, k) * k * r * primal_share(k, m)
+    return MATRIX_S + cost
 
 
 def vertex_seconds(n: int, k: int, m: int) -> float:
@@ -190,7 +190,7 @@ def highs_lps(n: int, k: int, m: int) -> float:
 
 def highs_seconds(n: int, k: int, m: int) -> float:
     """Expected seconds per matrix of the HiGHS method."""
-    return LP_SOLVE_S * highs_lps(n, k, m)
+    return LP_SOLVE_S * (n / 12) ** LP_POWER * highs_lps(n, k, m)
 
 
 def method_seconds(method: str, n: int, k: int, m: int) -> float:
@@ -213,10 +213,8 @@ def resolve_method(method: str, n: int, k: int, m: int) -> str:
         return method
     if n > CLOSED_FORM_MAX_N:
         return "highs"
-    # HiGHS's time per LP grows with n in ways the model does not follow (17, 8, 2: 8 ms per
-    # LP measured, 0.2 ms modelled), so it must win by HIGHS_MARGIN before auto takes it.
     best = "pruned"
-    if highs_seconds(n, k, m) * HIGHS_MARGIN < pruned_seconds(n, k, m):
+    if highs_seconds(n, k, m) < pruned_seconds(n, k, m):  # m = 2 at n = 20, k = 10
         best = "highs"
     # vertex gives the same floats as pruned; it keeps the shapes where it is about as fast
     # (the course grid), so datasets made before pruned existed resume with the same plan.

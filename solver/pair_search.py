@@ -34,7 +34,6 @@ import numpy as np
 
 from solver.lattice import (
     column_pairs,
-    ranks,
     split_members,
     subsets,
     superset_children,
@@ -64,18 +63,33 @@ def use_branching(n: int, k: int, m: int) -> bool:
 
 
 @numba.njit(cache=True, nogil=True)
-def _infinite(sing, n, m, rank, faces):
-    """Does some set of n - m columns have rank < k? An independent (k-1)-set F spans a
-    hyperplane of n - c columns, c = the columns x with F + x a basis."""
-    for f in range(faces.size):
-        F = faces[f]
+def _infinite(sing, n, k, m, faces):
+    """Does some set of n - m columns have rank < k? Such a set lies in a hyperplane spanned by
+    an independent (k-1)-set F, which holds n - c columns (c: the columns x with F + x a basis)
+    and C(n - c, k) singular k-subsets; faces[F] lists the k-subsets F + x."""
+    singular = 0
+    for x in range(sing.size):
+        singular += sing[x]
+    if m == n - k:
+        return singular > 0
+    if singular < comb_small(n - m, k):  # too few singular k-subsets for such a hyperplane
+        return False
+    for f in range(faces.shape[0]):
         count = 0
-        for x in range(n):
-            if (F >> x) & 1 == 0 and not sing[rank[F | (1 << x)]]:
-                count += 1
+        for j in range(faces.shape[1]):
+            count += not sing[faces[f, j]]
         if 1 <= count <= m:
             return True
     return False
+
+
+@numba.njit(cache=True, nogil=True)
+def comb_small(a, b):
+    """C(a, b) for the small arguments here (exact in int64)."""
+    out = 1
+    for i in range(b):
+        out = out * (a - i) // (i + 1)
+    return out
 
 
 @numba.njit(cache=True, nogil=True)
@@ -103,6 +117,26 @@ def _pair_values(absD, sing, k, children, up, T, V, U):
             V[B, j] = v
             top = max(top, v)
         U[B] = top
+
+
+@numba.njit(cache=True, nogil=True)
+def _largest_pair(absD, sing, k, children):
+    """max over pairs of v(B, a), from the (k+1)-sets alone: within S = B + a the value
+    (T(S) - |det G_B|) / |det G_B| falls as |det G_B| grows (also in floats), so each S needs one
+    division, at its smallest nonsingular |det|. -inf if no basis."""
+    best = -np.inf
+    for S in range(children.shape[0]):
+        total = 0.0
+        low = np.inf
+        for j in range(k + 1):
+            B = children[S, j]
+            total += absD[B]
+            low = min(low, np.inf if sing[B] else absD[B])  # a select, not a branch
+        if low < np.inf:
+            v = total - low
+            v /= low
+            best = max(best, v)
+    return best
 
 
 @numba.njit(cache=True, nogil=True)
@@ -358,21 +392,21 @@ def _aligned(M, s, q):
 
 @numba.njit(cache=True, nogil=True)
 def _height(D, sing, n, k, m, tables, integer, exact, skip, branch, work):
-    rank, masks, children, up, faces, inside, outside, column_at, column_masks = tables
+    masks, children, up, faces, inside, outside, column_at, column_masks = tables
     T, V, U, keep_v, keep_b, stats = work
     for x in range(sing.size):
         if sing[x]:
             if not integer:
                 return UNDECIDED  # near-singular real minors: solver.pruned's noise rule decides
-            if not skip and _infinite(sing, n, m, rank, faces):
+            if not skip and _infinite(sing, n, k, m, faces):
                 return np.inf
             break
     absD = np.abs(D)
-    _pair_values(absD, sing, k, children, up, T, V, U)
     for x in range(sing.size):
         stats[0] += 0 if sing[x] else n - k
     if m == n - k:  # every vertex is admissible: the largest pair value
-        return U.max()
+        return _largest_pair(absD, sing, k, children)
+    _pair_values(absD, sing, k, children, up, T, V, U)
     if branch:
         return _branch(
             V, masks, inside, outside, column_at, column_masks, n, k, m, skip, keep_v, keep_b, stats
@@ -383,7 +417,7 @@ def _height(D, sing, n, k, m, tables, integer, exact, skip, branch, work):
 @numba.njit(cache=True, nogil=True)
 def _heights(D, sing, n, k, m, tables, integer, exact, skip, branch, keep, stats):
     out = np.empty(D.shape[0])
-    T = np.empty(tables[2].shape[0])
+    T = np.empty(tables[1].shape[0])  # one T per (k+1)-set
     V = np.empty((D.shape[1], n - k))
     U = np.empty(D.shape[1])
     work = (T, V, U, np.empty((n, keep)), np.empty((n, keep), dtype=np.int64), stats)
@@ -409,11 +443,10 @@ def heights(
     ``exact``: also small enough that float64 sums of k + 1 of them are exact.
     """
     tables = (
-        ranks(n),
         subsets(n, k),
         superset_children(n, k),
         superset_ranks(n, k),
-        subsets(n, k - 1),
+        superset_ranks(n, k - 1),
         *split_members(n, k),
         *column_pairs(n, k),
     )
