@@ -161,9 +161,9 @@ def pruned_seconds(n: int, k: int, m: int) -> float:
     cost += PAIR_S * (comb(n, k + 1) * (k + 1) + pairs)
     if m == r:
         return MATRIX_S + cost
-    from solver.pair_search import use_branching
+    from solver.pair_search import use_small_m
 
-    if use_branching(n, k, m):
+    if use_small_m(n, k, m):
         cost += FILL_S * pairs + SCAN_S * SCAN_SHARE * n * comb(n - 1, k) * (m - 1)
     else:
         cost += PRIMAL_S * comb(n, k) * k * r * primal_share(k, m)

@@ -1,9 +1,12 @@
-"""Every square minor of P by the row expansion of :func:`solver.lattice.minors`, compiled.
+"""Every k x k minor of G = [I | P], signed, by the row expansion of :func:`solver.lattice.minors`,
+compiled.
 
 The numpy sweep gathers whole blocks across a batch; at n = 20, k = 10 one matrix has 184,756
 minors and a million products, and the gathers cost 40 ms per matrix where this loop takes
 about one. The products and sums are the numpy sweep's, in the same order, so the floats (and
-the int64 values, wrapping modulo 2^64 as numpy's do) are identical.
+the int64 values, wrapping modulo 2^64 as numpy's do) are identical. Each k-subset X of [n]
+owns exactly one square minor of P (sizes 0..min(k, r), Vandermonde), so the sweep writes
+straight into X's slot and no gather follows.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from solver.lattice import minors, subset_signs
 
 
 @cache
-def expansion(k: int, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The expansion as flat arrays: minor i >= 1 sums the terms start[i] .. start[i+1]-1, term
-    t being (-1)^(t - start[i]) P_flat[entry[t]] * minor[sub[t]] (minor 0 is the empty one)."""
+def expansion(k: int, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The expansion as flat arrays, in slots of k-subsets (ascending masks): minor i (sizes
+    ascending) goes to slot place[i] and sums the terms start[i] .. start[i+1]-1, term t being
+    (-1)^(t - start[i]) P_flat[entry[t]] * slot[sub[t]]; minor 0 is the empty one (= 1)."""
     counts, entries, subs = [1], [], []
     base = 0  # where the previous size's block starts among all minors
     for step in minors(k, r).steps:
@@ -30,81 +34,72 @@ def expansion(k: int, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         base = len(counts) - rows
     start = np.zeros(len(counts) + 1, dtype=np.int64)
     start[2:] = np.cumsum(counts[1:])
-    return start, np.concatenate(entries).astype(np.int64), np.concatenate(subs).astype(np.int64)
+    place = np.empty(len(counts), dtype=np.int64)
+    place[minors(k, r).subset_minor] = np.arange(len(counts))  # a bijection (Vandermonde)
+    sub = place[np.concatenate(subs)]
+    return start, np.concatenate(entries).astype(np.int32), sub.astype(np.int32), place
 
 
 @numba.njit(cache=True, nogil=True)
-def _expand(row, start, entry, sub, out):
-    out[0] = 1
-    for i in range(1, start.size - 1):
-        acc = out[0] - out[0]  # zero of the array's type
-        plus = True
-        for t in range(start[i], start[i + 1]):
-            term = row[entry[t]] * out[sub[t]]
-            if plus:
-                acc += term
-            else:
-                acc -= term
-            plus = not plus
-        out[i] = acc
-
-
-@numba.njit(cache=True, nogil=True)
-def _batch(flat, start, entry, sub, pick, sign):
-    """(N, len(pick)): sign * the picked minors of each row of flat (N, k*r)."""
+def _minors(flat, start, entry, sub, place, sign):
+    """(N, C(n,k)): sign * the minor of each k-subset, from each row of flat (N, k*r)."""
     N = flat.shape[0]
-    out = np.empty((N, pick.size), dtype=flat.dtype)
-    work = np.empty(start.size - 1, dtype=flat.dtype)
+    out = np.empty((N, place.size), dtype=flat.dtype)
     for j in range(N):
-        _expand(flat[j], start, entry, sub, work)
-        for i in range(pick.size):
-            out[j, i] = work[pick[i]] * sign[i]
+        row = flat[j]
+        slot = out[j]
+        slot[place[0]] = 1
+        for i in range(1, place.size):
+            t = start[i]
+            acc = row[entry[t]] * slot[sub[t]]  # = 0 + the first term, as numpy sums it
+            for q in range(1, start[i + 1] - t):
+                term = row[entry[t + q]] * slot[sub[t + q]]
+                acc = acc - term if q & 1 else acc + term
+            slot[place[i]] = acc
+        for i in range(place.size):
+            slot[i] *= sign[i]
     return out
 
 
 @numba.njit(cache=True, nogil=True)
-def _permanents(absflat, start, entry, sub, pick):
+def _permanents(absflat, start, entry, sub, place):
     """perm |P_RT| and the sum of its cofactors' permanents, as solver.vertex.permanents."""
     N = absflat.shape[0]
-    values = np.empty((N, pick.size))
-    slopes = np.empty((N, pick.size))
-    v = np.empty(start.size - 1)
-    d = np.empty(start.size - 1)
+    values = np.empty((N, place.size))
+    slopes = np.empty((N, place.size))
     for j in range(N):
-        v[0] = 1.0
-        d[0] = 0.0
-        for i in range(1, start.size - 1):
+        row = absflat[j]
+        v = values[j]
+        d = slopes[j]
+        v[place[0]] = 1.0
+        d[place[0]] = 0.0
+        for i in range(1, place.size):
             acc_v = 0.0
             acc_d = 0.0
             for t in range(start[i], start[i + 1]):
-                a = absflat[j, entry[t]]
+                a = row[entry[t]]
                 acc_v += a * v[sub[t]]
                 acc_d += v[sub[t]] + a * d[sub[t]]
-            v[i] = acc_v
-            d[i] = acc_d
-        for i in range(pick.size):
-            values[j, i] = v[pick[i]]
-            slopes[j, i] = d[pick[i]]
+            v[place[i]] = acc_v
+            d[place[i]] = acc_d
     return values, slopes
 
 
 def subset_minors(P: np.ndarray, signed: bool = True) -> np.ndarray:
     """det G_X for every k-subset X of [n] (ascending masks), from P (N, k, r) as float64 or
     int64 (wrapping modulo 2^64 as numpy's products do): (N, C(n,k)) in P's dtype.
-    ``signed=False``: the minor of P it equals up to sign (cheaper by nothing but the sign)."""
+    ``signed=False``: the minor of P it equals up to sign."""
     N, k, r = P.shape
-    start, entry, sub = expansion(k, r)
-    pick = minors(k, r).subset_minor.astype(np.int64)
-    sign = subset_signs(k + r, k) if signed else np.ones(pick.size)
+    start, entry, sub, place = expansion(k, r)
+    sign = subset_signs(k + r, k) if signed else np.ones(place.size)
     flat = np.ascontiguousarray(P.reshape(N, k * r))
-    return _batch(flat, start, entry, sub, pick, sign.astype(flat.dtype))
+    return _minors(flat, start, entry, sub, place, sign.astype(flat.dtype))
 
 
 def subset_permanents(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """perm |P_RT| and the cofactor-permanent sums of the same minors, (N, C(n,k)) each: the
     scale of real P's rounding noise (solver.pruned)."""
     N, k, r = P.shape
-    start, entry, sub = expansion(k, r)
-    pick = minors(k, r).subset_minor.astype(np.int64)
+    start, entry, sub, place = expansion(k, r)
     absflat = np.ascontiguousarray(np.abs(P).reshape(N, k * r))
-    return _permanents(absflat, start, entry, sub, pick)
+    return _permanents(absflat, start, entry, sub, place)

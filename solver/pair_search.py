@@ -4,11 +4,10 @@ With v(B, a) = ||G_B^{-1} g_a||_1 = (T(B + a) - |det G_B|) / |det G_B| (docs/MAT
 height is max over columns a and sets Y of n - m columns without a of min over bases B in Y of
 v(B, a). Two exact ways avoid the min over all C(n-1, n-m) sets Y of :mod:`solver.pruned`:
 
-* **Branching (m <= 2).** Y is [n] minus a and a set Z of m - 1 columns. Start from Z = {}
-  and, at each node, branch on the members of the node's minimising basis (Z must hold one of
-  them to raise the min): sum_{d < m} k^d nodes per column, each a look-up in the column's
-  smallest pair values (kept sorted while the pair values are made) or, where those run out,
-  one scan of the column for all children of a node.
+* **Small m (m <= 2).** Y is [n] minus a and at most one more column e. Only e in the basis
+  B1 of least v(B, a) can raise the min above v(B1, a), so each column needs its least pair
+  value and one scan for its k sets Y = [n] - a - e, a scan that stops looking for e at the
+  first basis without e whose value does not beat the best found (the pruning bound).
 * **Primal branch and bound (larger m).** The LP "max c_a, |c_t| <= 1 on Y" is solved at a
   vertex c = s^T G_B^{-1} G (B a basis in Y, s in {+-1}^k); its optimum for column a is v(B, a)
   at the signs s_i = sign (G_B^{-1} g_a)_i ("aligned"), and that vertex fits some Y without a
@@ -27,7 +26,7 @@ real minors, undecided comparisons, many zero cofactors) come back as NaN for so
 
 from __future__ import annotations
 
-from math import comb
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -41,24 +40,46 @@ from solver.lattice import (
 )
 
 UNDECIDED = np.nan
+
+
+class Tables(NamedTuple):
+    """Index tables of one shape (solver.lattice), all cached there."""
+
+    masks: np.ndarray  # (C(n,k),) the k-subsets, ascending
+    children: np.ndarray  # (C(n,k+1), k+1) the k-subsets of each (k+1)-set
+    up: np.ndarray  # (C(n,k), n-k) the (k+1)-sets B + a
+    faces: np.ndarray  # (C(n,k-1), n-k+1) the k-subsets F + x of each (k-1)-set
+    inside: np.ndarray  # (C(n,k), k) members
+    outside: np.ndarray  # (C(n,k), n-k) the other columns
+    column_at: np.ndarray  # (n, C(n-1,k)) each column's pairs as flat indices into V
+    column_masks: np.ndarray  # (n, C(n-1,k)) and their bases' masks
+
+
+def shape_tables(n: int, k: int) -> Tables:
+    return Tables(
+        subsets(n, k),
+        superset_children(n, k),
+        superset_ranks(n, k),
+        superset_ranks(n, k - 1),
+        *split_members(n, k),
+        *column_pairs(n, k),
+    )
+
+
 # Zero cofactors leave aligned signs free; beyond this many in one pair the 2^z choices are
 # left to solver.pruned.
 MAX_FREE_SIGNS = 10
-# Smallest pair values kept per column for the branching; a node that finds none of them
-# outside its removed set scans the column in full.
-KEEP = 8
 # Counts since the last reset: [pairs (B, a) with B a basis, pairs examined after their value was
-# made (primal: pairs tested; branching: pairs rescanned)]; 1 - examined / pairs is the share the
+# made (primal: pairs tested; small m: pairs rescanned)]; 1 - examined / pairs is the share the
 # search pruned (benchmarks/solver_scaling.py).
 last_stats = np.zeros(2, dtype=np.int64)
 # Rounding of the primal test's float sums, relative to the magnitudes summed.
 SUM_RTOL = 1e-14
 
 
-def use_branching(n: int, k: int, m: int) -> bool:
-    """Branch on the removed set for m <= 2 (a root and k leaves per column), the primal search
-    above: measured on n = 9..12, k = 3..6, where the primal one wins from m = 3 on by a factor
-    growing with m (the branching tree has sum_{d < m} k^d nodes)."""
+def use_small_m(n: int, k: int, m: int) -> bool:
+    """The small-m search for m <= 2, the primal one above: measured on n = 9..12, k = 3..6,
+    the primal search wins from m = 3 on (by a factor growing with m), the other at m = 2."""
     return m <= 2 and m < n - k
 
 
@@ -140,120 +161,64 @@ def _largest_pair(absD, sing, k, children):
 
 
 @numba.njit(cache=True, nogil=True)
-def _branch(
-    V, masks, inside, outside, column_at, column_masks, n, k, m, skip, keep_v, keep_b, stats
-):
-    """max over columns a and removed sets Z (|Z| < m) of min over bases avoiding a and Z.
+def _small_m(V, masks, outside, column_at, column_masks, n, m, skip, stats):
+    """The height for m <= 2 from the pair values V (singular bases +inf).
 
-    keep_v, keep_b (n, keep): room for each column's smallest pair values and their bases;
+    Y is [n] minus a column a and, for m = 2, one more column e. With B1 the basis of least
+    v(B, a), f(a, Y) = v(B1, a) unless e is in B1, so only the k sets Y = [n] - a - e, e in B1,
+    need a scan of the column; and a scan stops looking for e at the first basis without e
+    whose value is <= best, as such a Y cannot raise the height (docs/MATH.md, pruning).
     column_at, column_masks (n, C(n-1,k)): each column's pairs (B, a) as flat indices into V
-    and B's mask (ascending B). Singular bases have V = +inf.
+    and B's mask.
     """
-    r = n - k
-    keep = keep_v.shape[1]
-    keep_v[:] = np.inf
-    for B in range(masks.size):
-        for j in range(r):
-            v = V[B, j]
+    low = np.full(n, np.inf)
+    pick = np.zeros(n, dtype=np.int64)
+    for B in range(V.shape[0]):
+        for j in range(V.shape[1]):
             a = outside[B, j]
-            if v < keep_v[a, keep - 1]:  # insert, keeping the row sorted (ties: first come)
-                i = keep - 1
-                while i > 0 and keep_v[a, i - 1] > v:
-                    keep_v[a, i] = keep_v[a, i - 1]
-                    keep_b[a, i] = keep_b[a, i - 1]
-                    i -= 1
-                keep_v[a, i] = v
-                keep_b[a, i] = B
+            if V[B, j] < low[a]:  # ties: the first basis, as numpy's argmin
+                low[a] = V[B, j]
+                pick[a] = B
     flat = V.reshape(-1)
-    # Column order and bounds: f(a) >= its smallest pair value; f(a) <= the largest of m
-    # pairwise disjoint kept bases (a removed set of m - 1 columns spares one of them).
-    low = np.empty(n)
-    high = np.full(n, np.inf)
-    for a in range(n):
-        low[a] = keep_v[a, 0]
-        used = 0
-        count = 0
-        for i in range(keep):
-            if keep_v[a, i] == np.inf:
-                break
-            X = masks[keep_b[a, i]]
-            if X & used == 0:
-                used |= X
-                count += 1
-                if count == m:
-                    high[a] = keep_v[a, i]
-                    break
+    child = np.empty(n)  # per element e of B1: the least v(B, a) over bases without e
     best = -np.inf
-    stack_z = np.zeros(1 + k * m, dtype=np.int64)  # depth first: k children per level
-    stack_d = np.zeros(stack_z.size, dtype=np.int64)
-    stack_b = np.zeros(stack_z.size, dtype=np.int64)
-    child_v = np.empty(k)
-    child_b = np.empty(k, dtype=np.int64)
-    for a in np.argsort(-low):
+    for a in np.argsort(-low):  # the largest lower bounds first: best rises early
         if low[a] == np.inf:  # no basis avoids a: every Y without a is rank-deficient
             if not skip:
                 return np.inf
             continue
-        if not high[a] > best:
-            continue
         best = max(best, low[a])
-        stack_z[0] = 0
-        stack_d[0] = 0
-        stack_b[0] = keep_b[a, 0]
-        top = 1
-        while top:
-            top -= 1
-            Z = stack_z[top]
-            level = stack_d[top]
-            pick = stack_b[top]
-            if level + 1 >= m:
+        if m == 1:
+            continue
+        first = masks[pick[a]]
+        for e in range(n):
+            child[e] = np.inf
+        missing = first
+        for q in range(column_at.shape[1]):
+            X = column_masks[a, q]
+            free = missing & ~X
+            if free == 0:
                 continue
-            # The children Z + e, e in the node's minimising basis: from the kept values, or
-            # all of them in one scan of the column where the kept values run out.
-            missing = 0  # the members e of pick whose child needs the scan
-            for i in range(k):
-                e = inside[pick, i]
-                child = Z | (np.int64(1) << e)
-                child_v[i] = np.inf
-                child_b[i] = -1
-                for q in range(keep):
-                    if keep_v[a, q] == np.inf:
-                        break
-                    if masks[keep_b[a, q]] & child == 0:
-                        child_v[i] = keep_v[a, q]
-                        child_b[i] = keep_b[a, q]
-                        break
-                if child_b[i] < 0 and keep_v[a, keep - 1] < np.inf:
-                    missing |= np.int64(1) << e
-            if missing:
-                # A leaf child only has to be shown not to beat best: stop looking for it at
-                # the first basis with a value <= best (the pruning of docs/MATH.md).
-                leaves = level + 2 >= m
-                for q in range(column_at.shape[1]):
-                    X = column_masks[a, q]
-                    if X & Z or missing & ~X == 0:
-                        continue
-                    v = flat[column_at[a, q]]
-                    for i in range(k):
-                        e = inside[pick, i]
-                        if (missing >> e) & 1 and (X >> e) & 1 == 0 and v < child_v[i]:
-                            child_v[i] = v
-                            child_b[i] = column_at[a, q] // r
-                            if leaves and v <= best:
-                                missing &= ~(np.int64(1) << e)
-                    if missing == 0:
-                        break
-                stats[1] += q + 1
-            for i in range(k):
-                if child_b[i] < 0:  # no basis avoids a and Z + e: a rank-deficient Y
+            v = flat[column_at[a, q]]
+            while free:
+                e = 0
+                while (free >> e) & 1 == 0:
+                    e += 1
+                free &= free - 1
+                if v < child[e]:
+                    child[e] = v
+                    if v <= best:  # this Y cannot raise the height: stop looking for e
+                        missing &= ~(np.int64(1) << e)
+            if missing == 0:
+                break
+        stats[1] += q + 1
+        for e in range(n):
+            if (first >> e) & 1:
+                if child[e] == np.inf:  # no basis avoids a and e: a rank-deficient Y
                     if not skip:
                         return np.inf
                     continue
-                best = max(best, child_v[i])
-                stack_z[top] = Z | (np.int64(1) << inside[pick, i])
-                stack_d[top] = level + 1
-                stack_b[top] = child_b[i]
-                top += 1
+                best = max(best, child[e])
     return best
 
 
@@ -391,38 +356,36 @@ def _aligned(M, s, q):
 
 
 @numba.njit(cache=True, nogil=True)
-def _height(D, sing, n, k, m, tables, integer, exact, skip, branch, work):
-    masks, children, up, faces, inside, outside, column_at, column_masks = tables
-    T, V, U, keep_v, keep_b, stats = work
+def _height(D, sing, n, k, m, t, integer, exact, skip, small, work):
+    """One matrix: D its signed minors, t its shape's Tables, work the scratch arrays."""
+    T, V, U, stats = work
     for x in range(sing.size):
         if sing[x]:
             if not integer:
                 return UNDECIDED  # near-singular real minors: solver.pruned's noise rule decides
-            if not skip and _infinite(sing, n, k, m, faces):
+            if not skip and _infinite(sing, n, k, m, t.faces):
                 return np.inf
             break
     absD = np.abs(D)
     for x in range(sing.size):
         stats[0] += 0 if sing[x] else n - k
     if m == n - k:  # every vertex is admissible: the largest pair value
-        return _largest_pair(absD, sing, k, children)
-    _pair_values(absD, sing, k, children, up, T, V, U)
-    if branch:
-        return _branch(
-            V, masks, inside, outside, column_at, column_masks, n, k, m, skip, keep_v, keep_b, stats
-        )
-    return _primal(D, absD, V, U, inside, outside, children, up, n, k, m, exact, stats)
+        return _largest_pair(absD, sing, k, t.children)
+    _pair_values(absD, sing, k, t.children, t.up, T, V, U)
+    if small:
+        return _small_m(V, t.masks, t.outside, t.column_at, t.column_masks, n, m, skip, stats)
+    return _primal(D, absD, V, U, t.inside, t.outside, t.children, t.up, n, k, m, exact, stats)
 
 
 @numba.njit(cache=True, nogil=True)
-def _heights(D, sing, n, k, m, tables, integer, exact, skip, branch, keep, stats):
+def _heights(D, sing, n, k, m, t, integer, exact, skip, small, stats):
     out = np.empty(D.shape[0])
-    T = np.empty(tables[1].shape[0])  # one T per (k+1)-set
+    T = np.empty(t.children.shape[0])  # one T per (k+1)-set
     V = np.empty((D.shape[1], n - k))
     U = np.empty(D.shape[1])
-    work = (T, V, U, np.empty((n, keep)), np.empty((n, keep), dtype=np.int64), stats)
+    work = (T, V, U, stats)
     for i in range(D.shape[0]):
-        out[i] = _height(D[i], sing[i], n, k, m, tables, integer[i], exact[i], skip, branch, work)
+        out[i] = _height(D[i], sing[i], n, k, m, t, integer[i], exact[i], skip, small, work)
     return out
 
 
@@ -442,25 +405,16 @@ def heights(
     ``integer``: per matrix, minors are exact integers (singular means exactly zero);
     ``exact``: also small enough that float64 sums of k + 1 of them are exact.
     """
-    tables = (
-        subsets(n, k),
-        superset_children(n, k),
-        superset_ranks(n, k),
-        superset_ranks(n, k - 1),
-        *split_members(n, k),
-        *column_pairs(n, k),
-    )
     return _heights(
         np.ascontiguousarray(dets.T),
         np.ascontiguousarray(singular.T),
         n,
         k,
         m,
-        tables,
+        shape_tables(n, k),
         integer,
         exact,
         skip,
-        use_branching(n, k, m),
-        min(KEEP, comb(n - 1, k)),
+        use_small_m(n, k, m),
         last_stats,
     )
