@@ -27,7 +27,6 @@ from math import comb
 
 import numpy as np
 
-from solver import pair_search
 from solver.lattice import (
     level_children,
     members,
@@ -39,7 +38,7 @@ from solver.lattice import (
     subsets,
     superset_children,
 )
-from solver.minor_kernel import subset_minors, subset_permanents
+from solver.vertex import permanents
 
 # Real-valued P: see solver.vertex (the same noise test, so singular bases agree).
 ROUNDING_RTOL = 1e-12
@@ -91,6 +90,41 @@ def expansion_bound(P: np.ndarray, s: int) -> float:
         return float(rows.prod(axis=1).max(initial=0.0))
 
 
+def compiled():
+    """The compiled kernels (solver.minor_kernel, solver.pair_search), or None where numba is
+    missing (the GPU check's machine ships torch and numpy only): the numpy sweep and the
+    level recursion then give the same floats, slower."""
+    try:
+        from solver import minor_kernel, pair_search
+    except ImportError:
+        return None
+    return minor_kernel, pair_search
+
+
+def _subset_minors(P: np.ndarray, signs: bool) -> np.ndarray:
+    """det G_X of every k-subset (N, C(n,k)) in P's dtype (float64, or int64 wrapping)."""
+    kernels = compiled()
+    if kernels is not None:
+        return kernels[0].subset_minors(P, signs)
+    N, k, r = P.shape
+    tables = minors(k, r)
+    with np.errstate(over="ignore"):
+        out = _laplace(np.ascontiguousarray(P.reshape(N, k * r).T), tables.steps)
+        out = out[tables.subset_minor].T
+        return out * subset_signs(k + r, k).astype(P.dtype)[None] if signs else out
+
+
+def _subset_permanents(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """perm |P_RT| and its cofactors' permanent sums for every k-subset's minor, (N, C(n,k))."""
+    kernels = compiled()
+    if kernels is not None:
+        return kernels[0].subset_permanents(P)
+    N, k, r = P.shape
+    tables = minors(k, r)
+    perm, slopes = permanents(np.abs(P).reshape(N, k * r).T, tables.steps)
+    return perm[tables.subset_minor].T, slopes[tables.subset_minor].T
+
+
 def _laplace(flat: np.ndarray, steps: tuple) -> np.ndarray:
     """All square minors of P from flat = P as (k*r, N), in :func:`solver.lattice.minors` order."""
     blocks = [np.ones((1, flat.shape[1]), dtype=flat.dtype)]
@@ -133,20 +167,20 @@ def signed_subset_dets(P: np.ndarray, signs: bool = True):
             raise InputError("a minor of P exceeds the float64 range (about 1e308)")
         singular = exact == 0
     elif kind == "float":
-        dets = subset_minors(P, signs)
+        dets = _subset_minors(P, signs)
         singular = dets == 0
     elif kind is not None:
-        wrapped = subset_minors(P.astype(np.int64), signs)
+        wrapped = _subset_minors(P.astype(np.int64), signs)
         if kind == "int64":
             dets, singular = wrapped.astype(np.float64), wrapped == 0
         else:
-            estimate = subset_minors(P, signs)
+            estimate = _subset_minors(P, signs)
             turns = np.round((estimate - wrapped.astype(np.float64)) / 2.0**64)
             dets = turns * 2.0**64 + wrapped.astype(np.float64)
             singular = (wrapped == 0) & (turns == 0)
     else:
-        dets = subset_minors(P, signs)
-        perm, cofactors = subset_permanents(P)
+        dets = _subset_minors(P, signs)
+        perm, cofactors = _subset_permanents(P)
         scale = np.abs(P).max(axis=(1, 2))[:, None]
         singular = np.abs(dets) <= ROUNDING_RTOL * perm + INPUT_NOISE * scale * cofactors
     integer = np.full(N, kind is not None)
@@ -486,6 +520,12 @@ def heights(P: np.ndarray, m: int, convention: str = "exact") -> np.ndarray:
     if n - m < k:  # every Y has fewer than k columns: a codeword vanishes on it
         return np.full(N, np.inf)
     ranks(n)  # one lookup for all tables of this n
+    kernels = compiled()
+    if kernels is None:
+        out = level_heights(P, m, convention)
+        out[out == -np.inf] = np.inf
+        return out
+    pair_search = kernels[1]
     chunk = max(1, _SEARCH_BUDGET // comb(n, k))
     out = np.empty(N)
     for start in range(0, N, chunk):
