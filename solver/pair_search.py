@@ -73,6 +73,8 @@ MAX_FREE_SIGNS = 10
 # made (primal: pairs tested; small m: pairs rescanned)]; 1 - examined / pairs is the share the
 # search pruned (benchmarks/solver_scaling.py).
 last_stats = np.zeros(2, dtype=np.int64)
+# Up to this k the primal search tabulates all 2^(k-1) vertices of a basis at once (Gray code).
+TABLE_MAX_K = 6
 # Rounding of the primal test's float sums, relative to the magnitudes summed.
 SUM_RTOL = 1e-14
 
@@ -223,6 +225,77 @@ def _small_m(V, masks, outside, column_at, column_masks, n, m, skip, stats):
 
 
 @numba.njit(cache=True, nogil=True)
+def _cofactors(x, D, inside, outside, children, up, M):
+    """M[i, j] = det G_B * (G_B^{-1} g_u)_i (Cramer's rule) for basis x, u = its j-th outside
+    column: the signed minor of B - e_i + u, the child of the (k+1)-set B + u without e_i."""
+    k, r = M.shape
+    for j in range(r):
+        u = outside[x, j]
+        S = up[x, j]
+        below = u - j  # members of B below u
+        for i in range(k):
+            later = inside[x, i] > u  # g_u moves to its sorted slot past the members between
+            flips = i - below if later else below - i - 1
+            M[i, j] = D[children[S, i + later]] * (1 - 2 * (flips & 1))  # branch-free
+
+
+@numba.njit(cache=True, nogil=True)
+def _vertex_table(M, d, m, c, ok):
+    """ok[code]: is the vertex with signs s_0 = +1, s_i = -1 for the bits i-1 of code admissible
+    (at most m entries of s^T M beyond d)? All 2^(k-1) vertices by a Gray code, one row of M
+    added or removed per step; exact (integer minors whose sums float64 holds)."""
+    k, r = M.shape
+    for j in range(r):
+        total = 0.0
+        for i in range(k):
+            total += M[i, j]
+        c[j] = total
+    code = 0
+    for step in range(1 << (k - 1)):
+        if step:
+            bit = 0
+            while (step >> bit) & 1 == 0:
+                bit += 1
+            code ^= 1 << bit
+            twice = -2.0 if (code >> bit) & 1 else 2.0
+            for j in range(r):
+                c[j] += twice * M[bit + 1, j]
+        over = 0
+        for j in range(r):
+            over += abs(c[j]) > d
+        ok[code] = over <= m
+
+
+@numba.njit(cache=True, nogil=True)
+def _test(M, s, free, nfree, d, m, exact, size, c):
+    """1 if some choice of the free signs makes the vertex s admissible, 0 if none, -1 if a
+    comparison within rounding of 1 leaves it undecided."""
+    k, r = M.shape
+    for pattern in range(1 << nfree):
+        for f in range(nfree):
+            s[free[f]] = 1.0 if (pattern >> f) & 1 == 0 else -1.0
+        c[:] = 0.0
+        for i in range(k):
+            for j in range(r):
+                c[j] += s[i] * M[i, j]
+        over = 0
+        unsure = 0
+        for j in range(r):
+            gap = abs(c[j]) - d
+            if exact:
+                over += gap > 0
+            elif gap > size[j]:
+                over += 1
+            elif gap >= -size[j]:
+                unsure += 1
+        if over + unsure <= m:
+            return 1
+        if over <= m:
+            return -1
+    return 0
+
+
+@numba.njit(cache=True, nogil=True)
 def _primal(D, absD, V, U, inside, outside, children, up, n, k, m, exact, stats):
     """Largest pair value whose aligned vertex has at most m entries beyond 1 (NaN: undecided)."""
     r = n - k
@@ -233,20 +306,12 @@ def _primal(D, absD, V, U, inside, outside, children, up, n, k, m, exact, stats)
     c = np.empty(r)
     s = np.empty(k)
     free = np.empty(k, dtype=np.int64)
-    seen = np.empty(r, dtype=np.int64)
+    tabulate = exact and k <= TABLE_MAX_K
+    ok = np.empty(1 << (k - 1) if tabulate else 1, dtype=np.bool_)
     for x in order:
         if not U[x] > best:
             continue
-        for j in range(r):  # M[i, j] = det G_B * (G_B^{-1} g_u)_i by Cramer's rule, u = outside[j]
-            u = outside[x, j]
-            S = up[x, j]  # B + u; B - e + u is the child of S without e
-            below = u - j  # members of B below u
-            for i in range(k):
-                later = (
-                    inside[x, i] > u
-                )  # moving g_u to its sorted slot crosses the members between
-                flips = i - below if later else below - i - 1
-                M[i, j] = D[children[S, i + later]] * (1 - 2 * (flips & 1))  # branch-free
+        _cofactors(x, D, inside, outside, children, up, M)
         d = absD[x]
         if not exact:
             for j in range(r):
@@ -254,57 +319,32 @@ def _primal(D, absD, V, U, inside, outside, children, up, n, k, m, exact, stats)
                 for i in range(k):
                     total += abs(M[i, j])
                 size[j] = SUM_RTOL * (total + d)
-        nseen = 0
+        tabled = False
         for t in range(r):
             if not V[x, t] > best:
                 continue
             stats[1] += 1
             code = 0
             nfree = 0
-            for i in range(k):
-                if M[i, t] == 0:
-                    s[i] = 1.0
-                    free[nfree] = i
-                    nfree += 1
-                else:
-                    s[i] = 1.0 if M[i, t] > 0 else -1.0
-                    if (M[i, t] > 0) != (M[0, t] > 0):
-                        code |= 1 << i
-            if nfree == 0:  # one vertex per sign pattern (and its negative): test it once
-                known = False
-                for q in range(nseen):
-                    if seen[q] == code:
-                        known = True
-                if known:
-                    continue
-                seen[nseen] = code
-                nseen += 1
-            elif nfree > MAX_FREE_SIGNS:
+            for i in range(k):  # the aligned signs, relative to row 0 (branch-free)
+                zero = M[i, t] == 0
+                free[nfree] = i
+                nfree += zero
+                s[i] = 1.0 if M[i, t] >= 0 else -1.0
+                code |= ((M[i, t] > 0) != (M[0, t] > 0)) << i
+            if nfree == 0 and tabulate:
+                if not tabled:
+                    _vertex_table(M, d, m, c, ok)
+                    tabled = True
+                if ok[code >> 1]:
+                    best = V[x, t]
+                continue
+            if nfree > MAX_FREE_SIGNS:
                 return UNDECIDED
-            admissible = False
-            for pattern in range(1 << nfree):
-                for f in range(nfree):
-                    s[free[f]] = 1.0 if (pattern >> f) & 1 == 0 else -1.0
-                c[:] = 0.0
-                for i in range(k):
-                    for j in range(r):
-                        c[j] += s[i] * M[i, j]
-                over = 0
-                unsure = 0
-                for j in range(r):
-                    gap = abs(c[j]) - d
-                    if exact:
-                        over += gap > 0
-                    elif gap > size[j]:
-                        over += 1
-                    elif gap >= -size[j]:
-                        unsure += 1
-                if over + unsure <= m:
-                    admissible = True
-                    break
-                if over <= m:
-                    return UNDECIDED
-            if admissible:  # every aligned pair of this vertex: the largest value wins
+            verdict = _test(M, s, free, nfree, d, m, exact, size, c)
+            if verdict < 0:
+                return UNDECIDED
+            if verdict:  # every aligned pair of this vertex: the largest value wins
                 for q in range(r):
                     if V[x, q] > best and _aligned(M, s, q):
                         best = V[x, q]
