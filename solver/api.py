@@ -103,18 +103,20 @@ def _method(name: str) -> Callable[[np.ndarray, int, str], np.ndarray]:
 # test machine, fitted to timings of benchmarks/solver_scaling.py (integer P in [-100, 100]).
 # vertex: VALUE_S per gathered value (minors, the sums T(S) over (k+1)-sets, pair values, its
 # cover of every (a, Y, B)). pruned (solver.pair_search): MINOR_S per product of the row
-# expansion (twice where int64 minors need a float estimate), PAIR_S per sum T(S) term and per
-# pair value; then m = n - k is done, m <= 2 branches (FILL_S per pair value kept or not, and
-# scans of SCAN_SHARE of the columns), larger m runs the primal search (PRIMAL_S per cofactor
-# of each basis visited, a share of them that falls as m grows).
+# expansion (twice where int64 minors need a float estimate); m = n - k then reads each
+# (k+1)-set's k-subsets once (LARGEST_S each); smaller m makes every pair value (PAIR_S per
+# T(S) term and per pair); m <= 2 then finds each column's least value (FILL_S per pair) and
+# scans SCAN_SHARE of each column; larger m runs the primal search, PRIMAL_S per cofactor of
+# every basis (it visits 30-70% of them, a share the fit absorbs: 1.0-3.7 ns measured).
 VALUE_S = 4e-9
 MINOR_S = 2.5e-9
 PAIR_S = 2.2e-9
 FILL_S = 1.5e-9
 SCAN_S = 2.5e-9
 SCAN_SHARE = 0.6
-PRIMAL_S = 3.5e-9
-MATRIX_S = 4e-6  # fixed cost per matrix (chunking, Python per chunk)
+PRIMAL_S = 2.7e-9
+LARGEST_S = 1e-9
+MATRIX_S = 1.5e-6  # fixed cost per matrix (chunking, Python per chunk)
 # One solved HiGHS LP with its certificate bookkeeping at n = 12, growing as n^LP_POWER
 # (measured 0.20 ms at n = 12, 0.29 at 16 and 17, 0.36 at 19, 0.43 at 20; k = n/2, m = 2, 3).
 LP_SOLVE_S = 2e-4
@@ -145,29 +147,19 @@ def minor_passes(k: int, r: int) -> int:
     return 1 if (100 * r) ** s < 2**53 or (100 * r**0.5) ** s < 2**62 else 2
 
 
-def primal_share(k: int, m: int) -> float:
-    """Share of the bases the primal search visits (those whose largest pair value beats the
-    height): measured 0.97 at m = 3, 0.7 at k = 4 and m about r / 2, 0.3 at k = 8, m = 5."""
-    return min(1.0, 1.3 * 0.8 ** (m - 2) * (4 / k) ** 0.5)
-
-
 def pruned_seconds(n: int, k: int, m: int) -> float:
     """Expected seconds per matrix of the pruned closed form (see the constants above)."""
     if n - m < k:
         return MATRIX_S
     r = n - k
     pairs = comb(n, k) * r
-    cost = MINOR_S * minor_terms(k, r) * minor_passes(k, r)
-    cost += PAIR_S * (comb(n, k + 1) * (k + 1) + pairs)
+    cost = MATRIX_S + MINOR_S * minor_terms(k, r) * minor_passes(k, r)
     if m == r:
-        return MATRIX_S + cost
-    from solver.pair_search import use_small_m
-
-    if use_small_m(n, k, m):
-        cost += FILL_S * pairs + SCAN_S * SCAN_SHARE * n * comb(n - 1, k) * (m - 1)
-    else:
-        cost += PRIMAL_S * comb(n, k) * k * r * primal_share(k, m)
-    return MATRIX_S + cost
+        return cost + LARGEST_S * comb(n, k + 1) * (k + 1)
+    cost += PAIR_S * (comb(n, k + 1) * (k + 1) + pairs)
+    if m <= 2:  # solver.pair_search.use_small_m
+        return cost + FILL_S * pairs + SCAN_S * SCAN_SHARE * n * comb(n - 1, k) * (m - 1)
+    return cost + PRIMAL_S * comb(n, k) * k * r
 
 
 def vertex_seconds(n: int, k: int, m: int) -> float:
