@@ -51,8 +51,9 @@ class Tables(NamedTuple):
     faces: np.ndarray  # (C(n,k-1), n-k+1) the k-subsets F + x of each (k-1)-set
     inside: np.ndarray  # (C(n,k), k) members
     outside: np.ndarray  # (C(n,k), n-k) the other columns
-    column_at: np.ndarray  # (n, C(n-1,k)) each column's pairs as flat indices into V
-    column_masks: np.ndarray  # (n, C(n-1,k)) and their bases' masks
+    column_bases: np.ndarray  # (n, C(n-1,k)) each column a's pairs (B, a): B,
+    column_sets: np.ndarray  # B + a (a (k+1)-set)
+    column_masks: np.ndarray  # and B's mask
 
 
 def shape_tables(n: int, k: int) -> Tables:
@@ -116,17 +117,20 @@ def comb_small(a, b):
 
 
 @numba.njit(cache=True, nogil=True)
-def _pair_values(absD, sing, k, children, up, T, V, U):
-    """V[B, j] = v(B, a) for a the j-th column outside B; U[B] = max_j (-inf if B singular).
-
-    T(S) first, one pass over the (k+1)-sets; then each basis reads its supersets' T (basis by
-    basis: writing V in the (k+1)-sets' order scatters it across memory, 6x slower).
-    """
+def _superset_sums(absD, k, children, T):
+    """T(S) = sum of |det| over the k-subsets of each (k+1)-set S, in the order vertex sums."""
     for S in range(children.shape[0]):
         total = absD[children[S, 0]]
         for j in range(1, k + 1):
             total += absD[children[S, j]]
         T[S] = total
+
+
+@numba.njit(cache=True, nogil=True)
+def _pair_values(absD, sing, up, T, V, U):
+    """V[B, j] = v(B, a) for a the j-th column outside B; U[B] = max_j (-inf if B singular).
+
+    Basis by basis from T (writing V in the (k+1)-sets' order scatters it, 6x slower)."""
     for B in range(up.shape[0]):
         if sing[B]:  # no pair: +inf never minimises, -inf never leads the primal order
             V[B, :] = np.inf
@@ -163,26 +167,29 @@ def _largest_pair(absD, sing, k, children):
 
 
 @numba.njit(cache=True, nogil=True)
-def _small_m(V, masks, outside, column_at, column_masks, n, m, skip, stats):
-    """The height for m <= 2 from the pair values V (singular bases +inf).
+def _small_m(absD, sing, T, t, n, m, skip, stats):
+    """The height for m <= 2 from the minors and the sums T (no table of pair values).
 
     Y is [n] minus a column a and, for m = 2, one more column e. With B1 the basis of least
     v(B, a), f(a, Y) = v(B1, a) unless e is in B1, so only the k sets Y = [n] - a - e, e in B1,
     need a scan of the column; and a scan stops looking for e at the first basis without e
     whose value is <= best, as such a Y cannot raise the height (docs/MATH.md, pruning).
-    column_at, column_masks (n, C(n-1,k)): each column's pairs (B, a) as flat indices into V
-    and B's mask.
     """
     low = np.full(n, np.inf)
     pick = np.zeros(n, dtype=np.int64)
-    for B in range(V.shape[0]):
-        for j in range(V.shape[1]):
-            a = outside[B, j]
-            if V[B, j] < low[a]:  # ties: the first basis, as numpy's argmin
-                low[a] = V[B, j]
+    for B in range(t.up.shape[0]):
+        if sing[B]:
+            continue
+        d = absD[B]
+        for j in range(t.up.shape[1]):
+            v = T[t.up[B, j]] - d
+            v /= d
+            a = t.outside[B, j]
+            if v < low[a]:  # ties: the first basis, as numpy's argmin
+                low[a] = v
                 pick[a] = B
-    flat = V.reshape(-1)
     child = np.empty(n)  # per element e of B1: the least v(B, a) over bases without e
+    order = _descending(absD)
     best = -np.inf
     for a in np.argsort(-low):  # the largest lower bounds first: best rises early
         if low[a] == np.inf:  # no basis avoids a: every Y without a is rank-deficient
@@ -192,20 +199,21 @@ def _small_m(V, masks, outside, column_at, column_masks, n, m, skip, stats):
         best = max(best, low[a])
         if m == 1:
             continue
-        first = masks[pick[a]]
+        first = t.masks[pick[a]]
         for e in range(n):
             child[e] = np.inf
         missing = first
-        for q in range(column_at.shape[1]):
-            X = column_masks[a, q]
+        below = (np.int64(1) << a) - 1
+        for q in range(order.size):  # large |det G_B| first: small values, early exits
+            B = order[q]
+            X = t.masks[B]
             free = missing & ~X
-            if free == 0:
+            if free == 0 or (X >> a) & 1 or sing[B]:
                 continue
-            v = flat[column_at[a, q]]
+            v = T[t.up[B, a - popcount(X & below)]] - absD[B]
+            v /= absD[B]
             while free:
-                e = 0
-                while (free >> e) & 1 == 0:
-                    e += 1
+                e = popcount((free & -free) - 1)  # the lowest set bit
                 free &= free - 1
                 if v < child[e]:
                     child[e] = v
@@ -222,6 +230,15 @@ def _small_m(V, masks, outside, column_at, column_masks, n, m, skip, stats):
                     continue
                 best = max(best, child[e])
     return best
+
+
+@numba.njit(cache=True, nogil=True)
+def popcount(x):
+    """Set bits of a non-negative int64 (SWAR)."""
+    x = x - ((x >> 1) & 0x5555555555555555)
+    x = (x & 0x3333333333333333) + ((x >> 2) & 0x3333333333333333)
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0F
+    return (x * 0x0101010101010101) >> 56 & 0xFF
 
 
 @numba.njit(cache=True, nogil=True)
@@ -253,9 +270,7 @@ def _vertex_table(M, d, m, c, ok):
     code = 0
     for step in range(1 << (k - 1)):
         if step:
-            bit = 0
-            while (step >> bit) & 1 == 0:
-                bit += 1
+            bit = popcount((step & -step) - 1)  # the Gray code flips this row's sign
             code ^= 1 << bit
             twice = -2.0 if (code >> bit) & 1 else 2.0
             for j in range(r):
@@ -411,9 +426,10 @@ def _height(D, sing, n, k, m, t, integer, exact, skip, small, work):
         stats[0] += 0 if sing[x] else n - k
     if m == n - k:  # every vertex is admissible: the largest pair value
         return _largest_pair(absD, sing, k, t.children)
-    _pair_values(absD, sing, k, t.children, t.up, T, V, U)
+    _superset_sums(absD, k, t.children, T)
     if small:
-        return _small_m(V, t.masks, t.outside, t.column_at, t.column_masks, n, m, skip, stats)
+        return _small_m(absD, sing, T, t, n, m, skip, stats)
+    _pair_values(absD, sing, t.up, T, V, U)
     return _primal(D, absD, V, U, t.inside, t.outside, t.children, t.up, n, k, m, exact, stats)
 
 
@@ -421,8 +437,9 @@ def _height(D, sing, n, k, m, t, integer, exact, skip, small, work):
 def _heights(D, sing, n, k, m, t, integer, exact, skip, small, stats):
     out = np.empty(D.shape[0])
     T = np.empty(t.children.shape[0])  # one T per (k+1)-set
-    V = np.empty((D.shape[1], n - k))
-    U = np.empty(D.shape[1])
+    primal = not small and m < n - k  # the only search that keeps a table of pair values
+    V = np.empty((D.shape[1] if primal else 0, n - k))
+    U = np.empty(D.shape[1] if primal else 0)
     work = (T, V, U, stats)
     for i in range(D.shape[0]):
         out[i] = _height(D[i], sing[i], n, k, m, t, integer[i], exact[i], skip, small, work)
