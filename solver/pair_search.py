@@ -257,6 +257,24 @@ def _cofactors(x, D, inside, outside, children, up, M):
 
 
 @numba.njit(cache=True, nogil=True)
+def _hopeless(M, d, m, rtol):
+    """Does every vertex of this basis have more than m entries beyond 1? |c_u| >= 2 max_i
+    |M[i, u]| - sum_i |M[i, u]| (over d) whatever the signs, so count the u where that
+    exceeds d by more than the rounding rtol (total + d) (0 for exact integer minors)."""
+    k, r = M.shape
+    over = 0
+    for j in range(r):
+        top = 0.0
+        total = 0.0
+        for i in range(k):
+            a = abs(M[i, j])
+            total += a
+            top = max(top, a)
+        over += 2 * top - total > d + rtol * (total + d)
+    return over > m
+
+
+@numba.njit(cache=True, nogil=True)
 def _vertex_table(M, d, m, c, ok):
     """ok[code]: is the vertex with signs s_0 = +1, s_i = -1 for the bits i-1 of code admissible
     (at most m entries of s^T M beyond d)? All 2^(k-1) vertices by a Gray code, one row of M
@@ -328,6 +346,8 @@ def _primal(D, absD, V, U, inside, outside, children, up, n, k, m, exact, stats)
             continue
         _cofactors(x, D, inside, outside, children, up, M)
         d = absD[x]
+        if _hopeless(M, d, m, 0.0 if exact else SUM_RTOL):
+            continue
         if not exact:
             for j in range(r):
                 total = 0.0
