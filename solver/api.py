@@ -104,17 +104,18 @@ def _method(name: str) -> Callable[[np.ndarray, int, str], np.ndarray]:
 # vertex: VALUE_S per gathered value (minors, the sums T(S) over (k+1)-sets, pair values, its
 # cover of every (a, Y, B)). pruned (solver.pair_search): MINOR_S per product of the row
 # expansion (twice where int64 minors need a float estimate); m = n - k then reads each
-# (k+1)-set's k-subsets once (LARGEST_S each); smaller m makes every pair value (PAIR_S per
-# T(S) term and per pair); m <= 2 then finds each column's least value (FILL_S per pair) and
-# scans SCAN_SHARE of each column; larger m runs the primal search, PRIMAL_S per cofactor of
-# every basis (it visits 30-70% of them, a share the fit absorbs: 1.0-3.7 ns measured).
+# (k+1)-set's k-subsets once (LARGEST_S each); smaller m sums T(S) (PAIR_S per term); m <= 2
+# then finds each column's least value (FILL_S per pair) and scans SCAN_SHARE of the bases per
+# column; larger m makes a table of pair values (PAIR_S each) for the primal search, PRIMAL_S
+# per cofactor of every basis times k (it visits 30-70% of them and tests vertices of k terms;
+# the fit absorbs both: 0.9-1.5 ns per cofactor measured at k = 4, 2.3-3.9 ns at k = 7..10).
 VALUE_S = 4e-9
 MINOR_S = 2.5e-9
 PAIR_S = 2.2e-9
 FILL_S = 1.5e-9
 SCAN_S = 2.5e-9
-SCAN_SHARE = 0.6
-PRIMAL_S = 2.7e-9
+SCAN_SHARE = 0.1
+PRIMAL_S = 0.35e-9
 LARGEST_S = 1e-9
 MATRIX_S = 1.5e-6  # fixed cost per matrix (chunking, Python per chunk)
 # One solved HiGHS LP with its certificate bookkeeping at n = 12, growing as n^LP_POWER
@@ -156,10 +157,10 @@ def pruned_seconds(n: int, k: int, m: int) -> float:
     cost = MATRIX_S + MINOR_S * minor_terms(k, r) * minor_passes(k, r)
     if m == r:
         return cost + LARGEST_S * comb(n, k + 1) * (k + 1)
-    cost += PAIR_S * (comb(n, k + 1) * (k + 1) + pairs)
-    if m <= 2:  # solver.pair_search.use_small_m
-        return cost + FILL_S * pairs + SCAN_S * SCAN_SHARE * n * comb(n - 1, k) * (m - 1)
-    return cost + PRIMAL_S * comb(n, k) * k * r
+    cost += PAIR_S * comb(n, k + 1) * (k + 1)  # the sums T(S)
+    if m <= 2:  # solver.pair_search.use_small_m: pair values made on the fly
+        return cost + FILL_S * pairs + SCAN_S * SCAN_SHARE * n * comb(n, k) * (m - 1)
+    return cost + PAIR_S * pairs + PRIMAL_S * comb(n, k) * k * k * r
 
 
 def vertex_seconds(n: int, k: int, m: int) -> float:

@@ -83,7 +83,7 @@ def test_manifest_records_arguments_checksums_versions_and_costs(tmp_path, ray_s
     assert config["p_dist"] == {"kind": "int", "lo": -100.0, "hi": 100.0}
     assert config["infinite"] == "resample"
     assert [(g["m"], g["rows"], g["method"], g["shard_size"]) for g in config["groups"]] == [
-        (2, 300, "vertex", 100), (3, 300, "vertex", 100)
+        (2, 300, "pruned", 100), (3, 300, "pruned", 100)
     ]  # fmt: skip
     assert manifest["complete"] and {"numpy", "pyarrow", "ray", "mheight"} <= set(
         manifest["versions"]

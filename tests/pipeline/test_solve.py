@@ -77,7 +77,7 @@ def test_labels_keep_row_order_and_extra_columns(tmp_path):
     assert out.column_names == [*table.column_names, "method", "convention"]
     assert out["id"].equals(table["id"]) and out["P"].equals(table["P"])
     np.testing.assert_allclose(out["height"].to_numpy(), expected_heights(table), rtol=1e-12)
-    assert set(out["method"].to_pylist()) == {"vertex"}
+    assert set(out["method"].to_pylist()) == {"pruned"}
     assert set(out["convention"].to_pylist()) == {"exact"}
     # Labels it wrote itself pass --check.
     assert solve(tmp_path / "out.parquet", "--check").exit_code == 0
