@@ -157,7 +157,7 @@ def main() -> int:
         pr = f"{mine['pruned']:.2f}" if mine["pruned"] is not None else "-"
         an = "did not finish" if has_anchor else "-"
         if theirs and "rate" in theirs:
-            an = f"{theirs['rate']:,.1f} ({theirs['method'][10:]})"
+            an = f"{theirs['rate']:,.1f} ({theirs['method'].removeprefix('h_m_roth_')})"
         ratio = f"{row['ratio']:.1f}x" if "ratio" in row else "-"
         mine_s = f"{mine['rate']:,.1f} ({mine['method']})"
         print(f"| {n} | {k} | {m} | {mine_s} | {an} | {ratio} | {pr} |", flush=True)
@@ -192,6 +192,30 @@ def _verdicts(rows: list[dict]) -> None:
                 worse.append(((n, k, m), round(ours_growth, 2), round(their_growth, 2)))
     print(f"{'PASS' if not worse else 'FAIL'}  growth per +1 n no worse than the anchor's"
           + (f" (10% slack): worse at (shape, ours, anchor) {worse}" if worse else ""))  # fmt: skip
+    _series_growth(rows)
+
+
+def _series_growth(rows: list[dict]) -> None:
+    """The same target over each series (k = 4 or n/2; m = 2, middle, n - k): the growth per +1
+    n of a log-linear fit over every n both finished, less noisy than single steps (the anchor's
+    rates come from 3 matrices)."""
+    series: dict[tuple[str, str], list[tuple[int, float, float]]] = {}
+    for r in rows:
+        n, k, m = r["shape"]
+        if "ratio" in r:
+            key = ("k=4" if k == 4 else "k=n/2", {2: "m=2", n - k: "m=n-k"}.get(m, "middle m"))
+            series.setdefault(key, []).append((n, r["ours"]["rate"], r["anchor"]["rate"]))
+    worse = []
+    for key, points in sorted(series.items()):
+        if len(points) < 3:
+            continue
+        n, ours, theirs = (np.array(c, dtype=float) for c in zip(*points, strict=True))
+        growth = [float(np.exp(-np.polyfit(n, np.log(rate), 1)[0])) for rate in (ours, theirs)]
+        print(f"      {key[0]}, {key[1]}: ours x{growth[0]:.2f} per +1 n, anchor x{growth[1]:.2f}")
+        if growth[0] > growth[1] * 1.02:
+            worse.append(key)
+    print(f"{'PASS' if not worse else 'FAIL'}  growth per +1 n by series (fit) no worse than the"
+          " anchor's" + (f": worse for {worse}" if worse else ""))  # fmt: skip
 
 
 if __name__ == "__main__":

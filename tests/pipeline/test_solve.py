@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from pipeline.cli_solve import main
 from pipeline.contract import p_column
 from solver import m_heights
+from solver.api import resolve_method
 
 
 def solve(*args: str | Path):
@@ -77,7 +78,8 @@ def test_labels_keep_row_order_and_extra_columns(tmp_path):
     assert out.column_names == [*table.column_names, "method", "convention"]
     assert out["id"].equals(table["id"]) and out["P"].equals(table["P"])
     np.testing.assert_allclose(out["height"].to_numpy(), expected_heights(table), rtol=1e-12)
-    assert set(out["method"].to_pylist()) == {"pruned"}
+    shapes = zip(*(out[c].to_pylist() for c in ("n", "k", "m")), strict=True)
+    assert out["method"].to_pylist() == [resolve_method("auto", *shape) for shape in shapes]
     assert set(out["convention"].to_pylist()) == {"exact"}
     # Labels it wrote itself pass --check.
     assert solve(tmp_path / "out.parquet", "--check").exit_code == 0
