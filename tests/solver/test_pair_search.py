@@ -3,6 +3,7 @@ they cannot decide, each against the numpy level recursion (the method they repl
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -134,3 +135,25 @@ def test_the_solver_imports_and_labels_where_numba_is_missing():
         "assert np.array_equal(a, b) and np.isfinite(a).all()\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+
+
+@pytest.mark.slow
+def test_kernels_stay_in_bounds(tmp_path):
+    """The compiled kernels index by hand: run every search under numba's bounds checks (a
+    fresh cache, so they are compiled with the checks) against the level recursion."""
+    script = (
+        "import numpy as np\n"
+        "from solver import pruned\n"
+        "for n, k in [(6, 1), (7, 6), (9, 4), (11, 5), (12, 3)]:\n"
+        "    rng = np.random.default_rng(n * k)\n"
+        "    for P in (rng.integers(-3, 4, (20, k, n - k)).astype(float),\n"
+        "              rng.uniform(-100, 100, (20, k, n - k))):\n"
+        "        for m in range(1, n - k + 1):\n"
+        "            for convention in ('exact', 'skip-unbounded'):\n"
+        "                a = pruned.heights(P, m, convention)\n"
+        "                b = pruned.level_heights(P, m, convention)\n"
+        "                b[b == -np.inf] = np.inf\n"
+        "                assert np.array_equal(a, b), (n, k, m, convention)\n"
+    )
+    env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=600, env=env)
