@@ -62,6 +62,45 @@ def _minors(flat, start, entry, sub, place, sign):
 
 
 @numba.njit(cache=True, nogil=True)
+def _wrapped_minors(flat, start, entry, sub, place, sign):
+    """The exact minors of integer P past int64: one sweep in int64 (exact modulo 2^64, as
+    numpy wraps) and in float64 (an estimate whose error is far below 2^63) side by side; the
+    estimate fixes the multiple of 2^64. Returns (N, C(n,k)) float64 (the exact integer
+    rounded once) and the mask of zero minors."""
+    N = flat.shape[0]
+    out = np.empty((N, place.size))
+    zero = np.empty((N, place.size), dtype=np.bool_)
+    ints = np.empty(place.size, dtype=np.int64)
+    floats = np.empty(place.size)
+    for j in range(N):
+        ints[place[0]] = 1
+        floats[place[0]] = 1.0
+        for i in range(1, place.size):
+            t = start[i]
+            a = np.int64(flat[j, entry[t]])
+            acc_i = a * ints[sub[t]]
+            acc_f = flat[j, entry[t]] * floats[sub[t]]
+            for q in range(1, start[i + 1] - t):
+                a = np.int64(flat[j, entry[t + q]])
+                term_i = a * ints[sub[t + q]]
+                term_f = flat[j, entry[t + q]] * floats[sub[t + q]]
+                if q & 1:
+                    acc_i -= term_i
+                    acc_f -= term_f
+                else:
+                    acc_i += term_i
+                    acc_f += term_f
+            ints[place[i]] = acc_i
+            floats[place[i]] = acc_f
+        for i in range(place.size):
+            wrapped = float(ints[i])
+            turns = np.round((floats[i] - wrapped) / 2.0**64)
+            out[j, i] = (turns * 2.0**64 + wrapped) * sign[i]
+            zero[j, i] = ints[i] == 0 and turns == 0
+    return out, zero
+
+
+@numba.njit(cache=True, nogil=True)
 def _permanents(absflat, start, entry, sub, place):
     """perm |P_RT| and the sum of its cofactors' permanents, as solver.vertex.permanents."""
     N = absflat.shape[0]
@@ -94,6 +133,16 @@ def subset_minors(P: np.ndarray, signed: bool = True) -> np.ndarray:
     sign = subset_signs(k + r, k) if signed else np.ones(place.size)
     flat = np.ascontiguousarray(P.reshape(N, k * r))
     return _minors(flat, start, entry, sub, place, sign.astype(flat.dtype))
+
+
+def wrapped_subset_minors(P: np.ndarray, signed: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Exact det G_X of integer P whose minors pass 2^63 (solver.pruned.exact_kind "wrapped"),
+    rounded to float64, and the mask of singular X; (N, C(n,k)) each."""
+    N, k, r = P.shape
+    start, entry, sub, place = expansion(k, r)
+    sign = subset_signs(k + r, k) if signed else np.ones(place.size)
+    flat = np.ascontiguousarray(P.reshape(N, k * r))
+    return _wrapped_minors(flat, start, entry, sub, place, sign)
 
 
 def subset_permanents(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

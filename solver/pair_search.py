@@ -301,27 +301,28 @@ def _vertex_table(M, d, m, c, ok):
 
 
 @numba.njit(cache=True, nogil=True)
-def _test(M, s, free, nfree, d, m, exact, size, c):
+def _test(M, s, free, nfree, d, m, exact, size):
     """1 if some choice of the free signs makes the vertex s admissible, 0 if none, -1 if a
     comparison within rounding of 1 leaves it undecided."""
     k, r = M.shape
     for pattern in range(1 << nfree):
         for f in range(nfree):
             s[free[f]] = 1.0 if (pattern >> f) & 1 == 0 else -1.0
-        c[:] = 0.0
-        for i in range(k):
-            for j in range(r):
-                c[j] += s[i] * M[i, j]
         over = 0
         unsure = 0
-        for j in range(r):
-            gap = abs(c[j]) - d
+        for j in range(r):  # column by column: most vertices fail after a few columns
+            acc = 0.0
+            for i in range(k):
+                acc += s[i] * M[i, j]
+            gap = abs(acc) - d
             if exact:
                 over += gap > 0
             elif gap > size[j]:
                 over += 1
             elif gap >= -size[j]:
                 unsure += 1
+            if over > m:
+                break
         if over + unsure <= m:
             return 1
         if over <= m:
@@ -340,6 +341,7 @@ def _primal(D, absD, V, U, inside, outside, children, up, n, k, m, exact, stats)
     c = np.empty(r)
     s = np.empty(k)
     free = np.empty(k, dtype=np.int64)
+    seen = np.empty(r, dtype=np.int64)  # sign patterns of this basis tested already
     tabulate = exact and k <= TABLE_MAX_K
     ok = np.empty(1 << (k - 1) if tabulate else 1, dtype=np.bool_)
     for x in order:
@@ -356,6 +358,7 @@ def _primal(D, absD, V, U, inside, outside, children, up, n, k, m, exact, stats)
                     total += abs(M[i, j])
                 size[j] = SUM_RTOL * (total + d)
         tabled = False
+        nseen = 0
         for t in range(r):
             if not V[x, t] > best:
                 continue
@@ -375,9 +378,17 @@ def _primal(D, absD, V, U, inside, outside, children, up, n, k, m, exact, stats)
                 if ok[code >> 1]:
                     best = V[x, t]
                 continue
+            if nfree == 0:  # one vertex per sign pattern (and its negative): test it once
+                known = False
+                for q in range(nseen):
+                    known |= seen[q] == code
+                if known:
+                    continue
+                seen[nseen] = code
+                nseen += 1
             if nfree > MAX_FREE_SIGNS:
                 return UNDECIDED
-            verdict = _test(M, s, free, nfree, d, m, exact, size, c)
+            verdict = _test(M, s, free, nfree, d, m, exact, size)
             if verdict < 0:
                 return UNDECIDED
             if verdict:  # every aligned pair of this vertex: the largest value wins

@@ -114,6 +114,18 @@ def _subset_minors(P: np.ndarray, signs: bool) -> np.ndarray:
         return out * subset_signs(k + r, k).astype(P.dtype)[None] if signs else out
 
 
+def _wrapped_subset_minors(P: np.ndarray, signs: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Minors past int64 for integer P: the int64 sweep (exact modulo 2^64) and a float
+    estimate that fixes the multiple of 2^64; (N, C(n,k)) float64 and the singular mask."""
+    kernels = compiled()
+    if kernels is not None:
+        return kernels[0].wrapped_subset_minors(P, signs)
+    wrapped = _subset_minors(P.astype(np.int64), signs)
+    estimate = _subset_minors(P, signs)
+    turns = np.round((estimate - wrapped.astype(np.float64)) / 2.0**64)
+    return turns * 2.0**64 + wrapped.astype(np.float64), (wrapped == 0) & (turns == 0)
+
+
 def _subset_permanents(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """perm |P_RT| and its cofactors' permanent sums for every k-subset's minor, (N, C(n,k))."""
     kernels = compiled()
@@ -169,15 +181,11 @@ def signed_subset_dets(P: np.ndarray, signs: bool = True):
     elif kind == "float":
         dets = _subset_minors(P, signs)
         singular = dets == 0
-    elif kind is not None:
+    elif kind == "int64":
         wrapped = _subset_minors(P.astype(np.int64), signs)
-        if kind == "int64":
-            dets, singular = wrapped.astype(np.float64), wrapped == 0
-        else:
-            estimate = _subset_minors(P, signs)
-            turns = np.round((estimate - wrapped.astype(np.float64)) / 2.0**64)
-            dets = turns * 2.0**64 + wrapped.astype(np.float64)
-            singular = (wrapped == 0) & (turns == 0)
+        dets, singular = wrapped.astype(np.float64), wrapped == 0
+    elif kind == "wrapped":
+        dets, singular = _wrapped_subset_minors(P, signs)
     else:
         dets = _subset_minors(P, signs)
         perm, cofactors = _subset_permanents(P)

@@ -106,15 +106,19 @@ def test_stats_count_pairs_and_examined_pairs(monkeypatch):
     assert 0 < examined < pairs
 
 
-@pytest.mark.parametrize("kind", ["int", "real", "huge"])
+@pytest.mark.parametrize("kind", ["int", "real", "huge", "wrapped"])
 def test_without_numba_the_numpy_paths_give_the_same_floats(kind, monkeypatch):
-    """Where numba is missing (the GPU check's machine) pruned falls back to numpy."""
+    """Where numba is missing (the GPU check's machine) pruned falls back to numpy; every kind
+    of minors (float, int64, int64 modulo 2^64 with an estimate, Python ints) agrees."""
     rng = np.random.default_rng(11)
     P = {
         "int": rng.integers(-100, 101, (20, 4, 6)).astype(float),
         "real": rng.uniform(-100, 100, (20, 4, 6)),
         "huge": rng.integers(-(10**9), 10**9, (20, 4, 6)).astype(float),
+        "wrapped": rng.integers(-(10**4), 10**4, (10, 6, 6)).astype(float),
     }[kind]
+    assert pruned.exact_kind(P, min(P.shape[1:])) == {"int": "float", "real": None,
+        "huge": "object", "wrapped": "wrapped"}[kind]  # fmt: skip
     compiled = [pruned.signed_subset_dets(P), [pruned.heights(P, m) for m in (1, 2, 4, 6)]]
     monkeypatch.setattr(pruned, "compiled", lambda: None)
     numpy_only = [pruned.signed_subset_dets(P), [pruned.heights(P, m) for m in (1, 2, 4, 6)]]
