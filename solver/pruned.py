@@ -3,7 +3,12 @@
 h_m = max_a max_Y f(a, Y), f(a, Y) = min over bases B in Y of v(B, a), with
 v(B, a) = sum_{b in B} |det G_{B-b+a}| / |det G_B| and Y an (n-m)-subset of [n] \\ {a}.
 
-Two ideas replace the C(n-1, n-m) C(n-m, k) look-ups per column a of :mod:`solver.vertex`:
+:func:`heights` hands each batch to the compiled searches of :mod:`solver.pair_search` (minors
+from :mod:`solver.minor_kernel`), which answer almost every matrix; the rest, and everything
+where numba is missing, go through :func:`level_heights`, the numpy method below.
+
+In the level method, two ideas replace the C(n-1, n-m) C(n-m, k) look-ups per column a of
+:mod:`solver.vertex`:
 
 1. Levels. f(a, S) over all sets S of one size follows from the next smaller size by a min over
    k+1 children (:func:`solver.lattice.level_children`), so a column costs
@@ -13,12 +18,12 @@ Two ideas replace the C(n-1, n-m) C(n-m, k) look-ups per column a of :mod:`solve
    is the same level recursion on one bit per matrix ("every basis in S has v > best"), packed
    eight matrices to a byte; the float minimisation runs only for the (a, matrix) pairs that
    survive it. The first column of each matrix is the one with the largest pair value (a
-   good first candidate); ``last_stats`` reports how many (a, matrix) pairs were pruned.
+   good first candidate).
 
 Every float is computed in the same order as :mod:`solver.vertex` (minors by the same row
 expansion, numerators summed over b ascending) and min/max only select, so both methods give
-the same float row for row. Integer P uses exact minors: int64 while factorial(s) max|P|^s
-fits, Python integers beyond.
+the same float row for row. Integer P uses exact minors (:func:`exact_kind`): float64 or int64
+while they fit, int64 modulo 2^64 fixed by a float estimate beyond, Python integers beyond that.
 """
 
 from __future__ import annotations
@@ -53,8 +58,6 @@ _CHUNK_BUDGET = 1 << 23
 # _levels: children per set beyond which a level is gathered in blocks of this many values.
 _WIDE = 16
 _BLOCK = 1 << 22
-# What the last call pruned: {"pairs": (a, matrix) pairs, "minimised": those minimised}.
-last_stats: dict[str, int] = {"pairs": 0, "minimised": 0}
 
 
 def exact_kind(P: np.ndarray, s: int) -> str | None:
@@ -427,8 +430,6 @@ def _heights_chunk(P: np.ndarray, m: int, convention: str) -> np.ndarray:
     n = k + r
     dets, singular = subset_dets(P)
     if n - m == k:  # every Y is one basis: the max over all pairs (B, a)
-        last_stats["pairs"] += n * N
-        last_stats["minimised"] += n * N
         return _all_pairs(dets, singular, n, k, convention)
     branch = use_branching(n, k, m)
     children = None if branch else level_children(n - 1, k, n - m)
@@ -469,7 +470,6 @@ def _heights_chunk(P: np.ndarray, m: int, convention: str) -> np.ndarray:
             else:
                 best[cols] = solve(a, cols if cols.size < N else everything)[0]
             done[a, cols] = True
-    minimised = N
     for a in order:
         todo = ~done[a] & (bound[a] > best)
         if not todo.any():
@@ -491,9 +491,6 @@ def _heights_chunk(P: np.ndarray, m: int, convention: str) -> np.ndarray:
         else:
             found = solve(a, cols if cols.size < N else everything)[0]
         best[cols] = np.maximum(best[cols], found)
-        minimised += cols.size
-    last_stats["pairs"] += n * N
-    last_stats["minimised"] += minimised
     return best
 
 

@@ -14,57 +14,6 @@ import numpy as np
 
 
 @dataclass(frozen=True)
-class LaplaceStep:
-    """How to get every s x s minor of P from the (s-1) x (s-1) ones (expansion along a row).
-
-    minor_s[i] = sum_j sign[j] * P[entry[i, j]] * minor_{s-1}[sub[i, j]], P flattened row-major.
-    """
-
-    entry: np.ndarray  # (num_minors_s, s) flat index into P
-    sub: np.ndarray  # (num_minors_s, s) index into the previous size's minors
-    sign: np.ndarray  # (s,) +1 / -1
-
-
-@dataclass(frozen=True)
-class MinorTables:
-    """All square minors of a k x r matrix, and where each k-subset of columns of [I | P] sits."""
-
-    steps: tuple[LaplaceStep, ...]  # steps[s-1] builds size-s minors, s = 1..min(k, r)
-    offsets: np.ndarray  # start of each size's block in the concatenation of all minors
-    subset_minor: np.ndarray  # (C(n,k),) position of |det G_X| among all minors, X in lex order
-
-
-@cache
-def minor_tables(k: int, r: int) -> MinorTables:
-    """Square minors of P (k x r), indexed so |det G_X| = |minor| for every k-subset X of [n]."""
-    smax = min(k, r)
-    index: list[dict[tuple[tuple[int, ...], tuple[int, ...]], int]] = [{((), ()): 0}]
-    steps = []
-    for s in range(1, smax + 1):
-        keys = [(R, T) for R in combinations(range(k), s) for T in combinations(range(r), s)]
-        index.append({key: i for i, key in enumerate(keys)})
-        entry = np.empty((len(keys), s), dtype=np.intp)
-        sub = np.empty((len(keys), s), dtype=np.intp)
-        for i, (R, T) in enumerate(keys):
-            for j, t in enumerate(T):
-                entry[i, j] = R[0] * r + t
-                sub[i, j] = index[s - 1][(R[1:], T[:j] + T[j + 1 :])]
-        sign = np.array([(-1) ** j for j in range(s)], dtype=np.int64)
-        steps.append(LaplaceStep(entry, sub, sign))
-    sizes = [len(d) for d in index]
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    n = k + r
-    subsets = list(combinations(range(n), k))
-    subset_minor = np.empty(len(subsets), dtype=np.intp)
-    for x, X in enumerate(subsets):
-        S = {c for c in X if c < k}
-        R = tuple(i for i in range(k) if i not in S)
-        T = tuple(c - k for c in X if c >= k)
-        subset_minor[x] = offsets[len(T)] + index[len(T)][(R, T)]
-    return MinorTables(tuple(steps), offsets, subset_minor)
-
-
-@dataclass(frozen=True)
 class HeightTables:
     """Index tables for h_m = max_a max_Y min_{B in Y} ||G_B^{-1} g_a||_1 (docs/MATH.md).
 

@@ -14,7 +14,7 @@ from math import factorial
 import numpy as np
 
 from solver.lattice import lex_positions, ranks
-from solver.tables import MinorTables, height_tables
+from solver.tables import height_tables
 
 # Real-valued P: a minor counts as zero when it is within what two error sources can make of
 # an exact zero: rounding in the expansion (relative to perm|P_RT|, which bounds every term)
@@ -45,19 +45,6 @@ def subset_dets(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     dets, singular = mask_order_dets(P)
     order = lex_positions(k + r, k)
     return dets[order], singular[order]
-
-
-def _laplace(flat: np.ndarray, tables: MinorTables) -> np.ndarray:
-    """All square minors of P, flat of shape (k*r, N), in the order of ``tables``."""
-    blocks = [np.ones((1, flat.shape[1]), dtype=flat.dtype)]
-    for step in tables.steps:
-        prev = blocks[-1]
-        cur = np.zeros((step.entry.shape[0], flat.shape[1]), dtype=flat.dtype)
-        for j, sign in enumerate(step.sign):
-            term = flat[step.entry[:, j]] * prev[step.sub[:, j]]
-            cur += term if sign > 0 else -term
-        blocks.append(cur)
-    return np.concatenate(blocks)
 
 
 def permanents(absflat: np.ndarray, steps: tuple) -> tuple[np.ndarray, np.ndarray]:
