@@ -2,8 +2,10 @@
 
 With v(B, a) = ||G_B^{-1} g_a||_1 = (T(B + a) - |det G_B|) / |det G_B| (docs/MATH.md) the
 height is max over columns a and sets Y of n - m columns without a of min over bases B in Y of
-v(B, a). Two exact ways avoid the min over all C(n-1, n-m) sets Y of :mod:`solver.pruned`:
+v(B, a). Three exact ways avoid the min over all C(n-1, n-m) sets Y of :mod:`solver.pruned`:
 
+* **m = n - k.** Every Y is one basis: the largest pair value, one pass over the (k+1)-sets S
+  (S's largest value is at its smallest nonsingular minor).
 * **Small m (m <= 2).** Y is [n] minus a and at most one more column e. Only e in the basis
   B1 of least v(B, a) can raise the min above v(B1, a), so each column needs its least pair
   value and one scan for its k sets Y = [n] - a - e, a scan that stops looking for e at the
@@ -13,7 +15,9 @@ v(B, a). Two exact ways avoid the min over all C(n-1, n-m) sets Y of :mod:`solve
   at the signs s_i = sign (G_B^{-1} g_a)_i ("aligned"), and that vertex fits some Y without a
   exactly when at most m entries of c exceed 1 in magnitude. So the height is the largest v(B, a)
   whose aligned vertex is admissible. Bases are visited by decreasing largest pair value and a
-  pair is tested only while it beats the best admissible one: one sort and cheap rejections.
+  pair is tested only while it beats the best admissible one; a basis whose every vertex has
+  more than m entries beyond 1 by a lower bound is skipped, and for k <= 5 all vertices of a
+  basis are tabulated at once.
   Entries of G_B^{-1} G are ratios of signed minors (Cramer), so with integer minors small
   enough for float64 sums every comparison with 1 is exact; otherwise a comparison within
   rounding of 1 makes the matrix undecided.
@@ -57,6 +61,8 @@ class Tables(NamedTuple):
 
 
 def shape_tables(n: int, k: int) -> Tables:
+    """The tables the kernels of shape (n, k) read: O(C(n,k) (n-k)) indices (64 MB at n = 20,
+    k = 10), built once per process with numpy."""
     return Tables(
         subsets(n, k),
         superset_children(n, k),
