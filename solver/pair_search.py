@@ -159,13 +159,17 @@ def _largest_pair(absD, sing, k, children):
     (T(S) - |det G_B|) / |det G_B| falls as |det G_B| grows (also in floats), so each S needs one
     division, at its smallest nonsingular |det|. -inf if no basis."""
     best = -np.inf
+    masked = absD.copy()
+    for x in range(sing.size):
+        if sing[x]:
+            masked[x] = np.inf
     for S in range(children.shape[0]):
         total = 0.0
         low = np.inf
         for j in range(k + 1):
             B = children[S, j]
             total += absD[B]
-            low = min(low, np.inf if sing[B] else absD[B])  # a select, not a branch
+            low = min(low, masked[B])
         if low < np.inf:
             v = total - low
             v /= low
