@@ -134,6 +134,30 @@ def _superset_sums(absD, k, children, T):
 
 
 @numba.njit(cache=True, nogil=True)
+def _dominance(absD, children, T, rtol, lead, flags):
+    """Per (k+1)-set S: lead[S] = its largest minor's k-subset; flags[S] bit 0: that minor
+    exceeds the sum of the others (2 max > T(S), beyond the rounding rtol T(S)), bit 1: the
+    second largest does. For basis B and the column u with B + u = S, the cofactor column
+    M[:, u] is S's minors other than B's, so bit 0 (B not the lead) or bit 1 (B the lead) says
+    that |c_u| > 1 at every vertex of B (the lower bound 2 max - sum of :func:`_hopeless`)."""
+    for S in range(children.shape[0]):
+        first = -1.0
+        second = -1.0
+        at = 0
+        for j in range(children.shape[1]):
+            v = absD[children[S, j]]
+            if v > first:
+                second = first
+                first = v
+                at = children[S, j]
+            elif v > second:
+                second = v
+        lead[S] = at
+        slack = T[S] * (1 + rtol)
+        flags[S] = (2 * first > slack) + 2 * (2 * second > slack)
+
+
+@numba.njit(cache=True, nogil=True)
 def _pair_values(absD, sing, up, T, V, U):
     """V[B, j] = v(B, a) for a the j-th column outside B; U[B] = max_j (-inf if B singular).
 
@@ -268,24 +292,6 @@ def _cofactors(x, D, inside, outside, children, up, M):
 
 
 @numba.njit(cache=True, nogil=True)
-def _hopeless(M, d, m, rtol):
-    """Does every vertex of this basis have more than m entries beyond 1? |c_u| >= 2 max_i
-    |M[i, u]| - sum_i |M[i, u]| (over d) whatever the signs, so count the u where that
-    exceeds d by more than the rounding rtol (total + d) (0 for exact integer minors)."""
-    k, r = M.shape
-    over = 0
-    for j in range(r):
-        top = 0.0
-        total = 0.0
-        for i in range(k):
-            a = abs(M[i, j])
-            total += a
-            top = max(top, a)
-        over += 2 * top - total > d + rtol * (total + d)
-    return over > m
-
-
-@numba.njit(cache=True, nogil=True)
 def _vertex_table(M, d, m, c, ok):
     """ok[code]: is the vertex with signs s_0 = +1, s_i = -1 for the bits i-1 of code admissible
     (at most m entries of s^T M beyond d)? All 2^(k-1) vertices by a Gray code, one row of M
@@ -341,9 +347,12 @@ def _test(M, s, free, nfree, d, m, exact, size):
 
 
 @numba.njit(cache=True, nogil=True)
-def _primal(D, absD, V, U, inside, outside, children, up, n, k, m, exact, stats):
+def _primal(D, absD, V, U, T, inside, outside, children, up, n, k, m, exact, stats):
     """Largest pair value whose aligned vertex has at most m entries beyond 1 (NaN: undecided)."""
     r = n - k
+    lead = np.empty(children.shape[0], dtype=np.int64)
+    flags = np.empty(children.shape[0], dtype=np.int8)
+    _dominance(absD, children, T, 0.0 if exact else SUM_RTOL, lead, flags)
     order = _descending(U)
     best = -np.inf
     M = np.empty((k, r))
@@ -357,10 +366,14 @@ def _primal(D, absD, V, U, inside, outside, children, up, n, k, m, exact, stats)
     for x in order:
         if not U[x] > best:
             continue
+        over = 0  # entries beyond 1 at every vertex of x, before building its cofactors
+        for j in range(r):
+            S = up[x, j]
+            over += (flags[S] >> (lead[S] == x)) & 1
+        if over > m:
+            continue
         _cofactors(x, D, inside, outside, children, up, M)
         d = absD[x]
-        if _hopeless(M, d, m, 0.0 if exact else SUM_RTOL):
-            continue
         if not exact:
             for j in range(r):
                 total = 0.0
@@ -472,7 +485,7 @@ def _height(D, sing, n, k, m, t, integer, exact, skip, small, work):
     if small:
         return _small_m(absD, sing, T, t, n, m, skip, stats)
     _pair_values(absD, sing, t.up, T, V, U)
-    return _primal(D, absD, V, U, t.inside, t.outside, t.children, t.up, n, k, m, exact, stats)
+    return _primal(D, absD, V, U, T, t.inside, t.outside, t.children, t.up, n, k, m, exact, stats)
 
 
 @numba.njit(cache=True, nogil=True)
