@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from functools import cache
 from math import comb
 
 import numpy as np
@@ -141,11 +142,15 @@ def minor_terms(k: int, r: int) -> int:
     return sum(comb(k, s) * comb(r, s) * s for s in range(1, min(k, r) + 1))
 
 
+@cache
 def minor_passes(k: int, r: int) -> int:
-    """Sweeps solver.pruned.exact_kind needs for P in [-100, 100]: one in float64 or int64,
-    two where int64 wraps and a float estimate fixes it."""
-    s = min(k, r)
-    return 1 if (100 * r) ** s < 2**53 or (100 * r**0.5) ** s < 2**62 else 2
+    """Sweeps of the minors for P in [-100, 100] (the kind solver.pruned.exact_kind gives the
+    largest such P): one in float64 or int64, two where int64 wraps and a float estimate fixes
+    it (the compiled kernel does both in one loop of twice the work)."""
+    from solver.pruned import exact_kind
+
+    kind = exact_kind(np.full((1, k, r), 100.0), min(k, r))
+    return 1 if kind in ("float", "int64") else 2
 
 
 def pruned_seconds(n: int, k: int, m: int) -> float:

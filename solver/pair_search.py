@@ -123,6 +123,15 @@ def comb_small(a, b):
     return out
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _pair_value(total, d):
+    """v(B, a) = (T(B + a) - |det G_B|) / |det G_B|, in the order vertex computes it (so every
+    closed form gets the same float)."""
+    v = total - d
+    v /= d
+    return v
+
+
 @numba.njit(cache=True, nogil=True)
 def _superset_sums(absD, k, children, T):
     """T(S) = sum of |det| over the k-subsets of each (k+1)-set S, in the order vertex sums."""
@@ -139,7 +148,8 @@ def _dominance(absD, children, T, rtol, lead, flags):
     exceeds the sum of the others (2 max > T(S), beyond the rounding rtol T(S)), bit 1: the
     second largest does. For basis B and the column u with B + u = S, the cofactor column
     M[:, u] is S's minors other than B's, so bit 0 (B not the lead) or bit 1 (B the lead) says
-    that |c_u| > 1 at every vertex of B (the lower bound 2 max - sum of :func:`_hopeless`)."""
+    that |c_u| > 1 at every vertex of B (|c_u| d >= 2 max_i |M[i, u]| - sum_i |M[i, u]|, whatever
+    the signs)."""
     for S in range(children.shape[0]):
         first = -1.0
         second = -1.0
@@ -170,8 +180,7 @@ def _pair_values(absD, sing, up, T, V, U):
         d = absD[B]
         top = -np.inf
         for j in range(up.shape[1]):
-            v = T[up[B, j]] - d
-            v /= d
+            v = _pair_value(T[up[B, j]], d)
             V[B, j] = v
             top = max(top, v)
         U[B] = top
@@ -195,9 +204,7 @@ def _largest_pair(absD, sing, k, children):
             total += absD[B]
             low = min(low, masked[B])
         if low < np.inf:
-            v = total - low
-            v /= low
-            best = max(best, v)
+            best = max(best, _pair_value(total, low))
     return best
 
 
@@ -217,14 +224,13 @@ def _small_m(absD, sing, T, t, n, m, skip, stats):
             continue
         d = absD[B]
         for j in range(t.up.shape[1]):
-            v = T[t.up[B, j]] - d
-            v /= d
+            v = _pair_value(T[t.up[B, j]], d)
             a = t.outside[B, j]
             if v < low[a]:  # ties: the first basis, as numpy's argmin
                 low[a] = v
                 pick[a] = B
     child = np.empty(n)  # per element e of B1: the least v(B, a) over bases without e
-    order = _descending(absD)
+    order = _descending(absD) if m == 2 else np.empty(0, dtype=np.int64)
     best = -np.inf
     for a in np.argsort(-low):  # the largest lower bounds first: best rises early
         if low[a] == np.inf:  # no basis avoids a: every Y without a is rank-deficient
@@ -245,8 +251,7 @@ def _small_m(absD, sing, T, t, n, m, skip, stats):
             free = missing & ~X
             if free == 0 or (X >> a) & 1 or sing[B]:
                 continue
-            v = T[t.up[B, a - popcount(X & below)]] - absD[B]
-            v /= absD[B]
+            v = _pair_value(T[t.up[B, a - popcount(X & below)]], absD[B])
             while free:
                 e = popcount((free & -free) - 1)  # the lowest set bit
                 free &= free - 1
