@@ -4,8 +4,9 @@ For every shape (n = 9..20, k in {4, n/2}, m in {2, the middle, n-k}) both solve
 same seeded integer P in [-100, 100]; rates are matrices per CPU-second of the process
 (time.process_time, so other load on the machine inflates them less than wall time would).
 The anchor is analog-ecc-heights' C++ backend (the optional ``bench`` extra), its fastest
-exact method per shape among a few, one thread, in a subprocess with a time limit; when it
-is not installed the anchor columns are empty. Heights must agree where both finish.
+exact method per shape among a few (picked on 3 matrices, then timed on doubling batches up
+to one CPU-second), one thread, in a subprocess with a time limit; when it is not installed
+the anchor columns are empty. Heights must agree where both finish.
 Prints a Markdown table (shape, both rates, ratio, fraction pruned) and PASS/FAIL lines for
 the issue-12 targets; --json writes everything.
 
@@ -30,22 +31,32 @@ ANCHOR_METHODS = (
     "h_m_roth_primal_combinatorial",
     "h_m_roth_dual_combinatorial_generator",
 )
-# The anchor's child process: time each method on the matrices, print {method: seconds}.
+# The anchor's child process: each method on the first `pick` matrices, then the fastest on
+# doubling batches until `budget` CPU-seconds; prints its progress as JSON after every step, so a
+# parent that stops it at its time limit still reads the last complete measurement.
 ANCHOR_SCRIPT = r"""
 import json, sys, time
 import numpy as np
 import analog_ecc_heights as aeh
 if "cpp" not in aeh.available_backends():
     print(json.dumps({"error": "no cpp backend"})); sys.exit(0)
-m, methods, P = json.loads(sys.stdin.read())
+m, methods, P, pick, budget = json.loads(sys.stdin.read())
 P = np.array(P, dtype=float)
 k = P.shape[1]
-out = {}
-for name in methods:
-    f = getattr(aeh, name)
+def timed(f, P):
     start = time.process_time()
     h = [f(np.hstack([np.eye(k), p]), m, backend="cpp", num_threads=1) for p in P]
-    out[name] = {"seconds": time.process_time() - start, "heights": [float(x) for x in h]}
+    return {"seconds": time.process_time() - start, "heights": [float(x) for x in h]}
+out = {"pick": {}}
+for name in methods:
+    out["pick"][name] = timed(getattr(aeh, name), P[:pick])
+    print(json.dumps(out), flush=True)
+name = min(out["pick"], key=lambda x: out["pick"][x]["seconds"])
+N, spent = pick, out["pick"][name]["seconds"]
+while spent < budget and N < len(P):
+    N = min(2 * N, len(P))
+    out["timed"] = {"method": name, "matrices": N, **timed(getattr(aeh, name), P[:N])}
+    spent = out["timed"]["seconds"]
     print(json.dumps(out), flush=True)
 """
 
@@ -90,14 +101,20 @@ def ours(n: int, k: int, m: int, budget_s: float) -> dict:
             "pruned": share, "first_call_s": tables_s}  # fmt: skip
 
 
-def anchor(n: int, k: int, m: int, N: int, timeout: float) -> dict | None:
-    """The anchor's fastest method on the first N matrices, or None if it did not finish."""
-    P = instances(n, k, m, N)
-    payload = json.dumps([m, list(ANCHOR_METHODS), P.tolist()])
+def anchor(n: int, k: int, m: int, args: argparse.Namespace) -> dict | None:
+    """The anchor's fastest method (picked on the first ``args.anchor_pick`` matrices), timed on
+    up to ``args.anchor_matrices`` of them within ``args.anchor_budget`` CPU-seconds; None if not
+    one method finished the pick within ``args.anchor_timeout`` wall seconds. A rate from 3 matrices
+    moved 2x between runs at fast shapes (the first (18, 4, 14) read 1,322/s, then 605/s, and
+    396/s over 37 matrices), hence the doubling batches."""
+    P = instances(n, k, m, args.anchor_matrices)
+    payload = json.dumps(
+        [m, list(ANCHOR_METHODS), P.tolist(), args.anchor_pick, args.anchor_budget]
+    )
     try:
         done = subprocess.run(
             [sys.executable, "-c", ANCHOR_SCRIPT], input=payload, capture_output=True,
-            text=True, timeout=timeout,
+            text=True, timeout=args.anchor_timeout,
         )  # fmt: skip
         lines = done.stdout.strip().splitlines()
     except subprocess.TimeoutExpired as exc:
@@ -108,8 +125,14 @@ def anchor(n: int, k: int, m: int, N: int, timeout: float) -> dict | None:
     results = json.loads(lines[-1])
     if "error" in results:
         return {"error": results["error"]}
-    name, best = min(results.items(), key=lambda kv: kv[1]["seconds"])
-    return {"method": name, "rate": N / max(best["seconds"], 1e-9), "heights": best["heights"]}
+    if "timed" in results:
+        best = results["timed"]
+    else:
+        name, best = min(results["pick"].items(), key=lambda kv: kv[1]["seconds"])
+        best = {"method": name, "matrices": args.anchor_pick, **best}
+    rate = best["matrices"] / max(best["seconds"], 1e-9)
+    return {"method": best["method"], "rate": rate, "matrices": best["matrices"],
+            "heights": best["heights"]}  # fmt: skip
 
 
 def anchor_available() -> bool:
@@ -125,7 +148,9 @@ def main() -> int:
     p.add_argument("--max-n", type=int, default=20)
     p.add_argument("--min-n", type=int, default=9)
     p.add_argument("--budget", type=float, default=0.5, help="CPU-seconds of ours per shape")
-    p.add_argument("--anchor-matrices", type=int, default=3)
+    p.add_argument("--anchor-pick", type=int, default=3, help="matrices to pick its method on")
+    p.add_argument("--anchor-matrices", type=int, default=256, help="most matrices it is timed on")
+    p.add_argument("--anchor-budget", type=float, default=1.0, help="its CPU-seconds per shape")
     p.add_argument("--anchor-timeout", type=float, default=8.0, help="wall seconds per shape")
     p.add_argument("--json", help="write all results here")
     args = p.parse_args()
@@ -142,7 +167,7 @@ def main() -> int:
         theirs = None
         series = (k == 4, m == 2, m == n - k)
         if has_anchor and series not in gave_up:
-            theirs = anchor(n, k, m, args.anchor_matrices, args.anchor_timeout)
+            theirs = anchor(n, k, m, args)
             if theirs is None:
                 gave_up.add(series)  # larger n of the same series would not finish either
         row = {"shape": (n, k, m), "ours": mine, "anchor": theirs,
@@ -198,7 +223,7 @@ def _verdicts(rows: list[dict]) -> None:
 def _series_growth(rows: list[dict]) -> None:
     """The same target over each series (k = 4 or n/2; m = 2, middle, n - k): the growth per +1
     n of a log-linear fit over every n both finished, less noisy than single steps (the anchor's
-    rates come from 3 matrices)."""
+    rates at the slowest shapes come from 3 matrices)."""
     series: dict[tuple[str, str], list[tuple[int, float, float]]] = {}
     for r in rows:
         n, k, m = r["shape"]

@@ -154,14 +154,14 @@ def _pair_tables(n: int, k: int, a: int) -> PairTables:
 
 @cache
 def superset_children(n: int, k: int) -> np.ndarray:
-    """(C(n,k+1), k+1): for each (k+1)-subset S of [n] (ascending masks), the ranks of S - x
-    for x in S ascending, i.e. the k-subsets it holds.
+    """(C(n,k+1), k+1) int32: for each (k+1)-subset S of [n] (ascending masks), the ranks of
+    S - x for x in S ascending, i.e. the k-subsets it holds.
 
     T(S) = sum_x |det G_{S-x}| gives every pair value of S at once: for B = S - a,
     v(B, a) = sum_{b in B} |det G_{B-b+a}| / |det G_B| = (T(S) - |det G_B|) / |det G_B|.
     """
     S = subsets(n, k + 1)
-    return ranks(n)[S[:, None] & ~(np.int64(1) << members(S, k + 1, n))].astype(np.intp)
+    return ranks(n)[S[:, None] & ~(np.int64(1) << members(S, k + 1, n))]
 
 
 @cache

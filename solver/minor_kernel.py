@@ -23,7 +23,9 @@ from solver.lattice import minors, subset_signs
 def expansion(k: int, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The expansion as flat arrays, in slots of k-subsets (ascending masks): minor i (sizes
     ascending) goes to slot place[i] and sums the terms start[i] .. start[i+1]-1, term t being
-    (-1)^(t - start[i]) P_flat[entry[t]] * slot[sub[t]]; minor 0 is the empty one (= 1)."""
+    signed[entry[t]] * slot[sub[t]] with signed = [P_flat, -P_flat] (entry carries the
+    alternating sign: negating is exact, so the sums are the numpy sweep's); minor 0 is the
+    empty one (= 1)."""
     counts, entries, subs = [1], [], []
     base = 0  # where the previous size's block starts among all minors
     for step in minors(k, r).steps:
@@ -37,7 +39,17 @@ def expansion(k: int, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     place = np.empty(len(counts), dtype=np.int64)
     place[minors(k, r).subset_minor] = np.arange(len(counts))  # a bijection (Vandermonde)
     sub = place[np.concatenate(subs)]
-    return start, np.concatenate(entries).astype(np.int32), sub.astype(np.int32), place
+    entry = np.concatenate(entries)
+    odd = (np.arange(entry.size) - np.repeat(start[:-1], np.diff(start))) & 1
+    return start, (entry + odd * k * r).astype(np.uint32), sub.astype(np.uint32), place
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _signed(flat, row):
+    """row = [flat, -flat], the factors the expansion's entries index."""
+    for e in range(flat.size):
+        row[e] = flat[e]
+        row[flat.size + e] = -flat[e]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -45,16 +57,16 @@ def _minors(flat, start, entry, sub, place, sign):
     """(N, C(n,k)): sign * the minor of each k-subset, from each row of flat (N, k*r)."""
     N = flat.shape[0]
     out = np.empty((N, place.size), dtype=flat.dtype)
+    row = np.empty(2 * flat.shape[1], dtype=flat.dtype)
     for j in range(N):
-        row = flat[j]
+        _signed(flat[j], row)
         slot = out[j]
         slot[place[0]] = 1
         for i in range(1, place.size):
             t = start[i]
             acc = row[entry[t]] * slot[sub[t]]  # = 0 + the first term, as numpy sums it
-            for q in range(1, start[i + 1] - t):
-                term = row[entry[t + q]] * slot[sub[t + q]]
-                acc = acc - term if q & 1 else acc + term
+            for q in range(t + 1, start[i + 1]):
+                acc += row[entry[q]] * slot[sub[q]]
             slot[place[i]] = acc
         for i in range(place.size):
             slot[i] *= sign[i]
@@ -72,24 +84,21 @@ def _wrapped_minors(flat, start, entry, sub, place, sign):
     zero = np.empty((N, place.size), dtype=np.bool_)
     ints = np.empty(place.size, dtype=np.int64)
     floats = np.empty(place.size)
+    row_i = np.empty(2 * flat.shape[1], dtype=np.int64)
+    row_f = np.empty(2 * flat.shape[1])
     for j in range(N):
+        _signed(flat[j], row_f)
+        for e in range(row_f.size):
+            row_i[e] = np.int64(row_f[e])
         ints[place[0]] = 1
         floats[place[0]] = 1.0
         for i in range(1, place.size):
             t = start[i]
-            a = np.int64(flat[j, entry[t]])
-            acc_i = a * ints[sub[t]]
-            acc_f = flat[j, entry[t]] * floats[sub[t]]
-            for q in range(1, start[i + 1] - t):
-                a = np.int64(flat[j, entry[t + q]])
-                term_i = a * ints[sub[t + q]]
-                term_f = flat[j, entry[t + q]] * floats[sub[t + q]]
-                if q & 1:
-                    acc_i -= term_i
-                    acc_f -= term_f
-                else:
-                    acc_i += term_i
-                    acc_f += term_f
+            acc_i = row_i[entry[t]] * ints[sub[t]]
+            acc_f = row_f[entry[t]] * floats[sub[t]]
+            for q in range(t + 1, start[i + 1]):
+                acc_i += row_i[entry[q]] * ints[sub[q]]
+                acc_f += row_f[entry[q]] * floats[sub[q]]
             ints[place[i]] = acc_i
             floats[place[i]] = acc_f
         for i in range(place.size):
@@ -102,7 +111,8 @@ def _wrapped_minors(flat, start, entry, sub, place, sign):
 
 @numba.njit(cache=True, nogil=True)
 def _permanents(absflat, start, entry, sub, place):
-    """perm |P_RT| and the sum of its cofactors' permanents, as solver.vertex.permanents."""
+    """perm |P_RT| and the sum of its cofactors' permanents, as solver.vertex.permanents
+    (absflat = [|P_flat|, |P_flat|], as the signed entries index it)."""
     N = absflat.shape[0]
     values = np.empty((N, place.size))
     slopes = np.empty((N, place.size))
@@ -150,5 +160,5 @@ def subset_permanents(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scale of real P's rounding noise (solver.pruned)."""
     N, k, r = P.shape
     start, entry, sub, place = expansion(k, r)
-    absflat = np.ascontiguousarray(np.abs(P).reshape(N, k * r))
+    absflat = np.tile(np.abs(P).reshape(N, k * r), 2)
     return _permanents(absflat, start, entry, sub, place)

@@ -30,6 +30,7 @@ real minors, undecided comparisons, many zero cofactors) come back as NaN for so
 
 from __future__ import annotations
 
+from functools import cache
 from typing import NamedTuple
 
 import numba
@@ -60,15 +61,19 @@ class Tables(NamedTuple):
     column_masks: np.ndarray  # and B's mask
 
 
+@cache
 def shape_tables(n: int, k: int) -> Tables:
-    """The tables the kernels of shape (n, k) read: O(C(n,k) (n-k)) indices (64 MB at n = 20,
-    k = 10), built once per process with numpy."""
+    """The tables the kernels of shape (n, k) read: O(C(n,k) (n-k)) indices (42 MB at n = 20,
+    k = 10), built once per process with numpy. Unsigned, because numba checks every signed
+    index for wrapping around (a quarter to a third of the minor sweep's time)."""
+    inside, outside = split_members(n, k)
     return Tables(
         subsets(n, k),
-        superset_children(n, k),
-        superset_ranks(n, k),
-        superset_ranks(n, k - 1),
-        *split_members(n, k),
+        superset_children(n, k).astype(np.uint32),
+        superset_ranks(n, k).astype(np.uint32),
+        superset_ranks(n, k - 1).astype(np.uint32),
+        inside.astype(np.uint8),
+        outside.astype(np.uint8),
         *column_pairs(n, k),
     )
 
@@ -132,6 +137,24 @@ def _pair_value(total, d):
     return v
 
 
+# A pair value costs a division. Where most candidates lose a comparison, a multiplication
+# rules them out first, with this margin for the rounding on both sides (far above 2^-52); the
+# survivors are divided and compared exactly, so every result is the same float.
+COMPARE_RTOL = 1e-14
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _may_exceed(total, d, bound):
+    """False only if _pair_value(total, d) <= bound for sure (d > 0; bound may be -inf)."""
+    return total - d > bound * d * (1 - COMPARE_RTOL)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _may_undercut(total, d, bound):
+    """False only if _pair_value(total, d) >= bound for sure (d > 0; bound may be +inf)."""
+    return total - d < bound * d * (1 + COMPARE_RTOL)
+
+
 @numba.njit(cache=True, nogil=True)
 def _superset_sums(absD, k, children, T):
     """T(S) = sum of |det| over the k-subsets of each (k+1)-set S, in the order vertex sums."""
@@ -143,54 +166,50 @@ def _superset_sums(absD, k, children, T):
 
 
 @numba.njit(cache=True, nogil=True)
-def _dominance(absD, children, T, rtol, lead, flags):
-    """Per (k+1)-set S: lead[S] = its largest minor's k-subset; flags[S] bit 0: that minor
-    exceeds the sum of the others (2 max > T(S), beyond the rounding rtol T(S)), bit 1: the
-    second largest does. For basis B and the column u with B + u = S, the cofactor column
-    M[:, u] is S's minors other than B's, so bit 0 (B not the lead) or bit 1 (B the lead) says
-    that |c_u| > 1 at every vertex of B (|c_u| d >= 2 max_i |M[i, u]| - sum_i |M[i, u]|, whatever
-    the signs)."""
+def _superset_bounds(absD, children, rtol, T, over):
+    """_superset_sums and, in the same pass, the dominance bound: bit p of over[S] says that the
+    basis B = S minus its p-th member has |c_u| > 1 at every vertex, u being that member.
+    The cofactor column M[:, u] of B is S's other minors, and
+    |c_u| d >= 2 max_i |M[i, u]| - sum_i |M[i, u]| whatever the signs; so the bit is set when
+    twice the largest minor of S other than B's exceeds T(S) (beyond the rounding rtol T(S)):
+    for every B but the largest minor's own when the largest does, for that one when the
+    second largest does."""
     for S in range(children.shape[0]):
-        first = -1.0
+        first = absD[children[S, 0]]
         second = -1.0
         at = 0
-        for j in range(children.shape[1]):
-            v = absD[children[S, j]]
-            if v > first:
-                second = first
-                first = v
-                at = children[S, j]
-            elif v > second:
-                second = v
-        lead[S] = at
-        slack = T[S] * (1 + rtol)
-        flags[S] = (2 * first > slack) + 2 * (2 * second > slack)
+        total = first
+        for p in range(1, children.shape[1]):
+            v = absD[children[S, p]]
+            total += v
+            second = max(second, min(first, v))  # branch-free: v's rank is unpredictable
+            at = p if v > first else at
+            first = max(first, v)
+        T[S] = total
+        slack = total * (1 + rtol)
+        lead = np.int32(1) << at
+        over[S] = (-np.int32(2 * first > slack) & ~lead) | (-np.int32(2 * second > slack) & lead)
 
 
 @numba.njit(cache=True, nogil=True)
-def _pair_values(absD, sing, up, T, V, U):
-    """V[B, j] = v(B, a) for a the j-th column outside B; U[B] = max_j (-inf if B singular).
-
-    Basis by basis from T (writing V in the (k+1)-sets' order scatters it, 6x slower)."""
+def _largest_values(absD, sing, up, T, U):
+    """U[B] = max over the columns a outside B of v(B, a), -inf if B is singular: one division
+    per basis, at the largest T(B + a) (the value rises with T, also in floats)."""
     for B in range(up.shape[0]):
-        if sing[B]:  # no pair: +inf never minimises, -inf never leads the primal order
-            V[B, :] = np.inf
+        if sing[B]:  # no pair: -inf never leads the primal order
             U[B] = -np.inf
             continue
-        d = absD[B]
-        top = -np.inf
-        for j in range(up.shape[1]):
-            v = _pair_value(T[up[B, j]], d)
-            V[B, j] = v
-            top = max(top, v)
-        U[B] = top
+        top = T[up[B, 0]]
+        for j in range(1, up.shape[1]):
+            top = max(top, T[up[B, j]])
+        U[B] = _pair_value(top, absD[B])
 
 
 @numba.njit(cache=True, nogil=True)
 def _largest_pair(absD, sing, k, children):
     """max over pairs of v(B, a), from the (k+1)-sets alone: within S = B + a the value
-    (T(S) - |det G_B|) / |det G_B| falls as |det G_B| grows (also in floats), so each S needs one
-    division, at its smallest nonsingular |det|. -inf if no basis."""
+    (T(S) - |det G_B|) / |det G_B| falls as |det G_B| grows (also in floats), so each S needs
+    at most one division, at its smallest nonsingular |det|. -inf if no basis."""
     best = -np.inf
     masked = absD.copy()
     for x in range(sing.size):
@@ -203,7 +222,7 @@ def _largest_pair(absD, sing, k, children):
             B = children[S, j]
             total += absD[B]
             low = min(low, masked[B])
-        if low < np.inf:
+        if low < np.inf and _may_exceed(total, low, best):
             best = max(best, _pair_value(total, low))
     return best
 
@@ -224,8 +243,11 @@ def _small_m(absD, sing, T, t, n, m, skip, stats):
             continue
         d = absD[B]
         for j in range(t.up.shape[1]):
-            v = _pair_value(T[t.up[B, j]], d)
+            total = T[t.up[B, j]]
             a = t.outside[B, j]
+            if not _may_undercut(total, d, low[a]):
+                continue
+            v = _pair_value(total, d)
             if v < low[a]:  # ties: the first basis, as numpy's argmin
                 low[a] = v
                 pick[a] = B
@@ -352,15 +374,13 @@ def _test(M, s, free, nfree, d, m, exact, size):
 
 
 @numba.njit(cache=True, nogil=True)
-def _primal(D, absD, V, U, T, inside, outside, children, up, n, k, m, exact, stats):
+def _primal(D, absD, U, T, dominated, inside, outside, children, up, n, k, m, exact, stats):
     """Largest pair value whose aligned vertex has at most m entries beyond 1 (NaN: undecided)."""
     r = n - k
-    lead = np.empty(children.shape[0], dtype=np.int64)
-    flags = np.empty(children.shape[0], dtype=np.int8)
-    _dominance(absD, children, T, 0.0 if exact else SUM_RTOL, lead, flags)
     order = _descending(U)
     best = -np.inf
     M = np.empty((k, r))
+    value = np.empty(r)  # the pair values of the basis at hand
     size = np.empty(r)
     c = np.empty(r)
     s = np.empty(k)
@@ -372,13 +392,14 @@ def _primal(D, absD, V, U, T, inside, outside, children, up, n, k, m, exact, sta
         if not U[x] > best:
             continue
         over = 0  # entries beyond 1 at every vertex of x, before building its cofactors
-        for j in range(r):
-            S = up[x, j]
-            over += (flags[S] >> (lead[S] == x)) & 1
+        for j in range(r):  # column u = outside[x, j] is member u - j of x + u
+            over += (dominated[up[x, j]] >> (outside[x, j] - j)) & 1
         if over > m:
             continue
         _cofactors(x, D, inside, outside, children, up, M)
         d = absD[x]
+        for j in range(r):
+            value[j] = _pair_value(T[up[x, j]], d)
         if not exact:
             for j in range(r):
                 total = 0.0
@@ -388,7 +409,7 @@ def _primal(D, absD, V, U, T, inside, outside, children, up, n, k, m, exact, sta
         tabled = False
         nseen = 0
         for t in range(r):
-            if not V[x, t] > best:
+            if not value[t] > best:
                 continue
             stats[1] += 1
             code = 0
@@ -404,7 +425,7 @@ def _primal(D, absD, V, U, T, inside, outside, children, up, n, k, m, exact, sta
                     _vertex_table(M, d, m, c, ok)
                     tabled = True
                 if ok[code >> 1]:
-                    best = V[x, t]
+                    best = value[t]
                 continue
             if nfree == 0:  # one vertex per sign pattern (and its negative): test it once
                 known = False
@@ -421,8 +442,8 @@ def _primal(D, absD, V, U, T, inside, outside, children, up, n, k, m, exact, sta
                 return UNDECIDED
             if verdict:  # every aligned pair of this vertex: the largest value wins
                 for q in range(r):
-                    if V[x, q] > best and _aligned(M, s, q):
-                        best = V[x, q]
+                    if value[q] > best and _aligned(M, s, q):
+                        best = value[q]
     return best
 
 
@@ -473,7 +494,7 @@ def _aligned(M, s, q):
 @numba.njit(cache=True, nogil=True)
 def _height(D, sing, n, k, m, t, integer, exact, skip, small, work):
     """One matrix: D its signed minors, t its shape's Tables, work the scratch arrays."""
-    T, V, U, stats = work
+    absD, T, U, dominated, stats = work
     for x in range(sing.size):
         if sing[x]:
             if not integer:
@@ -481,26 +502,29 @@ def _height(D, sing, n, k, m, t, integer, exact, skip, small, work):
             if not skip and _infinite(sing, n, k, m, t.faces):
                 return np.inf
             break
-    absD = np.abs(D)
+    np.abs(D, absD)
     for x in range(sing.size):
         stats[0] += 0 if sing[x] else n - k
     if m == n - k:  # every vertex is admissible: the largest pair value
         return _largest_pair(absD, sing, k, t.children)
-    _superset_sums(absD, k, t.children, T)
     if small:
+        _superset_sums(absD, k, t.children, T)
         return _small_m(absD, sing, T, t, n, m, skip, stats)
-    _pair_values(absD, sing, t.up, T, V, U)
-    return _primal(D, absD, V, U, T, t.inside, t.outside, t.children, t.up, n, k, m, exact, stats)
+    _superset_bounds(absD, t.children, 0.0 if exact else SUM_RTOL, T, dominated)
+    _largest_values(absD, sing, t.up, T, U)
+    c = t.children
+    return _primal(D, absD, U, T, dominated, t.inside, t.outside, c, t.up, n, k, m, exact, stats)
 
 
 @numba.njit(cache=True, nogil=True)
 def _heights(D, sing, n, k, m, t, integer, exact, skip, small, stats):
     out = np.empty(D.shape[0])
-    T = np.empty(t.children.shape[0])  # one T per (k+1)-set
-    primal = not small and m < n - k  # the only search that keeps a table of pair values
-    V = np.empty((D.shape[1] if primal else 0, n - k))
-    U = np.empty(D.shape[1] if primal else 0)
-    work = (T, V, U, stats)
+    supersets = t.children.shape[0]
+    absD = np.empty(D.shape[1])
+    T = np.empty(supersets)  # one T per (k+1)-set
+    U = np.empty(D.shape[1])  # the primal search's: per basis, its largest pair value
+    dominated = np.empty(supersets, dtype=np.int32)  # and per (k+1)-set, the dominance bound
+    work = (absD, T, U, dominated, stats)
     for i in range(D.shape[0]):
         out[i] = _height(D[i], sing[i], n, k, m, t, integer[i], exact[i], skip, small, work)
     return out
