@@ -2,7 +2,8 @@
 
 With v(B, a) = ||G_B^{-1} g_a||_1 = (T(B + a) - |det G_B|) / |det G_B| (docs/MATH.md) the
 height is max over columns a and sets Y of n - m columns without a of min over bases B in Y of
-v(B, a). Three exact ways avoid the min over all C(n-1, n-m) sets Y of :mod:`solver.pruned`:
+v(B, a). Four exact ways avoid the level recursion of :mod:`solver.pruned` (:func:`search`
+picks one per shape):
 
 * **m = n - k.** Every Y is one basis: the largest pair value, one pass over the (k+1)-sets S
   (S's largest value is at its smallest nonsingular minor).
@@ -10,6 +11,9 @@ v(B, a). Three exact ways avoid the min over all C(n-1, n-m) sets Y of :mod:`sol
   B1 of least v(B, a) can raise the min above v(B1, a), so each column needs its least pair
   value and one scan for its k sets Y = [n] - a - e, a scan that stops looking for e at the
   first basis without e whose value does not beat the best found (the pruning bound).
+* **The m = 2 table (small shapes).** f(a, [n] - a - e) for every two columns at once: each
+  pair value lowers the cells of the n - k - 1 columns e outside B + a. No pruning, but no
+  sort or scan either, which is cheaper while the table is small.
 * **Primal branch and bound (larger m).** The LP "max c_a, |c_t| <= 1 on Y" is solved at a
   vertex c = s^T G_B^{-1} G (B a basis in Y, s in {+-1}^k); its optimum for column a is v(B, a)
   at the signs s_i = sign (G_B^{-1} g_a)_i ("aligned"), and that vertex fits some Y without a
@@ -23,7 +27,7 @@ v(B, a). Three exact ways avoid the min over all C(n-1, n-m) sets Y of :mod:`sol
   rounding of 1 makes the matrix undecided.
 
 Pair values are computed as :mod:`solver.pruned` computes them (T summed over the (k+1)-set's
-k-subsets in ascending order of the removed column), and both searches only select among them,
+k-subsets in ascending order of the removed column), and the searches only select among them,
 so all closed forms return the same float. Matrices the kernels cannot decide (near-singular
 real minors, undecided comparisons, many zero cofactors) come back as NaN for solver.pruned.
 """
@@ -31,6 +35,7 @@ real minors, undecided comparisons, many zero cofactors) come back as NaN for so
 from __future__ import annotations
 
 from functools import cache
+from math import comb
 from typing import NamedTuple
 
 import numba
@@ -92,10 +97,23 @@ TABLE_MAX_K = 5
 SUM_RTOL = 1e-14
 
 
-def use_small_m(n: int, k: int, m: int) -> bool:
-    """The small-m search for m <= 2, the primal one above: measured on n = 9..12, k = 3..6,
-    the primal search wins from m = 3 on (by a factor growing with m), the other at m = 2."""
-    return m <= 2 and m < n - k
+# The searches, as search() picks them.
+LARGEST, TABLE, SCAN, PRIMAL = 0, 1, 2, 3
+# The m = 2 table makes C(n,k) (n-k) (n-k-1) updates; up to about this many it beats the scan
+# (measured: 2-3x at n = 8..10, even at (11, 4) and (11, 5), behind from (12, 4) and (14, 7)).
+TABLE_MAX_UPDATES = 16_000
+
+
+def search(n: int, k: int, m: int) -> int:
+    """Which search labels shape (n, k, m): the largest pair at m = n - k; for m <= 2 the
+    table on small shapes, else the scan; the primal search otherwise (it wins from m = 3 on,
+    by a factor growing with m, measured on n = 9..12, k = 3..6)."""
+    r = n - k
+    if m == r:
+        return LARGEST
+    if m == 2 and comb(n, k) * r * (r - 1) <= TABLE_MAX_UPDATES:
+        return TABLE
+    return SCAN if m <= 2 else PRIMAL
 
 
 @numba.njit(cache=True, nogil=True)
@@ -224,6 +242,37 @@ def _largest_pair(absD, sing, k, children):
             low = min(low, masked[B])
         if low < np.inf and _may_exceed(total, low, best):
             best = max(best, _pair_value(total, low))
+    return best
+
+
+@numba.njit(cache=True, nogil=True)
+def _two_column_table(absD, sing, T, t, n, skip, stats):
+    """The height for m = 2 on small shapes, by the table f[a, e] = f(a, [n] - a - e), the
+    least v(B, a) over the bases B avoiding e: every pair value updates its n - k - 1 cells."""
+    f = np.full((n, n), np.inf)
+    full = (np.int64(1) << n) - 1
+    for B in range(t.up.shape[0]):
+        if sing[B]:
+            continue
+        d = absD[B]
+        rest = full & ~t.masks[B]
+        stats[1] += t.up.shape[1]  # every pair value is examined: nothing pruned
+        for j in range(t.up.shape[1]):
+            a = t.outside[B, j]
+            v = _pair_value(T[t.up[B, j]], d)
+            others = rest & ~(np.int64(1) << a)
+            while others:
+                e = popcount((others & -others) - 1)  # the lowest set bit
+                others &= others - 1
+                f[a, e] = min(f[a, e], v)
+    best = -np.inf
+    for a in range(n):
+        for e in range(n):
+            if e != a and f[a, e] == np.inf:  # no basis avoids a and e: a rank-deficient Y
+                if not skip:
+                    return np.inf
+            elif e != a:
+                best = max(best, f[a, e])
     return best
 
 
@@ -492,7 +541,7 @@ def _aligned(M, s, q):
 
 
 @numba.njit(cache=True, nogil=True)
-def _height(D, sing, n, k, m, t, integer, exact, skip, small, work):
+def _height(D, sing, n, k, m, t, integer, exact, skip, kind, work):
     """One matrix: D its signed minors, t its shape's Tables, work the scratch arrays."""
     absD, T, U, dominated, stats = work
     for x in range(sing.size):
@@ -505,10 +554,12 @@ def _height(D, sing, n, k, m, t, integer, exact, skip, small, work):
     np.abs(D, absD)
     for x in range(sing.size):
         stats[0] += 0 if sing[x] else n - k
-    if m == n - k:  # every vertex is admissible: the largest pair value
+    if kind == LARGEST:  # m = n - k: every vertex is admissible
         return _largest_pair(absD, sing, k, t.children)
-    if small:
+    if kind != PRIMAL:
         _superset_sums(absD, k, t.children, T)
+        if kind == TABLE:
+            return _two_column_table(absD, sing, T, t, n, skip, stats)
         return _small_m(absD, sing, T, t, n, m, skip, stats)
     _superset_bounds(absD, t.children, 0.0 if exact else SUM_RTOL, T, dominated)
     _largest_values(absD, sing, t.up, T, U)
@@ -517,7 +568,7 @@ def _height(D, sing, n, k, m, t, integer, exact, skip, small, work):
 
 
 @numba.njit(cache=True, nogil=True)
-def _heights(D, sing, n, k, m, t, integer, exact, skip, small, stats):
+def _heights(D, sing, n, k, m, t, integer, exact, skip, kind, stats):
     out = np.empty(D.shape[0])
     supersets = t.children.shape[0]
     absD = np.empty(D.shape[1])
@@ -526,7 +577,7 @@ def _heights(D, sing, n, k, m, t, integer, exact, skip, small, stats):
     dominated = np.empty(supersets, dtype=np.int32)  # and per (k+1)-set, the dominance bound
     work = (absD, T, U, dominated, stats)
     for i in range(D.shape[0]):
-        out[i] = _height(D[i], sing[i], n, k, m, t, integer[i], exact[i], skip, small, work)
+        out[i] = _height(D[i], sing[i], n, k, m, t, integer[i], exact[i], skip, kind, work)
     return out
 
 
@@ -556,6 +607,6 @@ def heights(
         integer,
         exact,
         skip,
-        use_small_m(n, k, m),
+        search(n, k, m),
         last_stats,
     )

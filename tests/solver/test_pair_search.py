@@ -17,35 +17,48 @@ from solver import minor_kernel, pair_search, pruned
 from solver.lattice import minors, subsets
 
 
-def _search(P: np.ndarray, m: int, convention: str, small: bool, monkeypatch) -> np.ndarray:
-    """pair_search's heights with the small-m search forced on or off."""
+def _search(P: np.ndarray, m: int, convention: str, kind: int, monkeypatch) -> np.ndarray:
+    """pair_search's heights by the given search (pair_search.TABLE, SCAN or PRIMAL)."""
     n = sum(P.shape[1:])
-    monkeypatch.setattr(pair_search, "use_small_m", lambda n, k, m: small)
+    monkeypatch.setattr(pair_search, "search", lambda n, k, m: kind)
     dets, singular, integer, exact = pruned.signed_subset_dets(P)
     return pair_search.heights(
         dets, singular, integer, exact, n, P.shape[1], m, convention == "skip-unbounded"
     )
 
 
+def _kinds(n: int, k: int, m: int) -> list[int]:
+    """Every search that answers shape (n, k, m): the primal one always."""
+    kinds = [pair_search.PRIMAL]
+    if m <= 2:
+        kinds.append(pair_search.SCAN)
+    if m == 2:
+        kinds.append(pair_search.TABLE)
+    if m == n - k:
+        kinds.append(pair_search.LARGEST)
+    return kinds
+
+
 @FAST
 @given(instances(9), st.sampled_from(["exact", "skip-unbounded"]))
-def test_both_searches_equal_the_level_recursion(case, convention):
+def test_every_search_equals_the_level_recursion(case, convention):
     P, m = case
     n, k = sum(P.shape), P.shape[0]
     if n - m < k:  # +inf before any search
         return
-    small = [False, True] if m <= 2 else [False]  # the small-m search answers m <= 2 only
     want = pruned.level_heights(P[None], m, convention)[0]
-    for flag in small:
+    for kind in _kinds(n, k, m):
         with pytest.MonkeyPatch.context() as patch:
-            got = _search(P[None], m, convention, flag, patch)[0]
+            got = _search(P[None], m, convention, kind, patch)[0]
         if np.isnan(got):  # handed back: only where the kernel cannot decide exactly
             assert not np.array_equal(P, np.round(P)) or np.abs(P).max() > 1e6
             continue
-        assert got == want, (P, m, flag, got, want)
+        assert got == want, (P, m, kind, got, want)
 
 
-@pytest.mark.parametrize("n,k,m", [(12, 4, 2), (12, 4, 5), (12, 6, 3), (11, 5, 6), (13, 3, 1)])
+@pytest.mark.parametrize(
+    "n,k,m", [(12, 4, 2), (12, 4, 5), (12, 6, 3), (11, 5, 6), (13, 3, 1), (10, 5, 2), (11, 4, 7)]
+)
 @pytest.mark.parametrize("kind", ["int", "real"])
 def test_searches_match_on_larger_shapes(n, k, m, kind, monkeypatch):
     rng = np.random.default_rng([n, k, m])
@@ -53,8 +66,8 @@ def test_searches_match_on_larger_shapes(n, k, m, kind, monkeypatch):
     if kind == "real":
         P = rng.uniform(-100, 100, P.shape).astype(np.float32).astype(float)
     want = pruned.level_heights(P, m)
-    for small in (False, True) if m <= 2 else (False,):
-        got = _search(P, m, "exact", small, monkeypatch)
+    for search in _kinds(n, k, m):
+        got = _search(P, m, "exact", search, monkeypatch)
         assert np.array_equal(got[~np.isnan(got)], want[~np.isnan(got)])
         assert np.isnan(got).sum() <= 1
 
@@ -100,7 +113,7 @@ def test_compiled_minors_equal_the_numpy_sweep_bit_for_bit(dtype):
 def test_stats_count_pairs_and_examined_pairs(monkeypatch):
     P = np.random.default_rng(5).uniform(-100, 100, (10, 4, 8))  # no singular minor
     pair_search.last_stats[:] = 0
-    _search(P, 5, "exact", False, monkeypatch)
+    _search(P, 5, "exact", pair_search.PRIMAL, monkeypatch)
     pairs, examined = pair_search.last_stats
     assert pairs == 10 * 495 * 8
     assert 0 < examined < pairs
