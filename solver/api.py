@@ -103,22 +103,24 @@ def _method(name: str) -> Callable[[np.ndarray, int, str], np.ndarray]:
 # Cost model for "auto" and for sizing mh-gen's shards: seconds per matrix on one core of the
 # test machine, fitted to timings of benchmarks/solver_scaling.py (integer P in [-100, 100]).
 # vertex: VALUE_S per gathered value (minors, the sums T(S) over (k+1)-sets, pair values, its
-# cover of every (a, Y, B)). pruned (solver.pair_search): MINOR_S per product of the row
-# expansion (twice where int64 minors need a float estimate); m = n - k then reads each
-# (k+1)-set's k-subsets once (LARGEST_S each); smaller m sums T(S) (PAIR_S per term); m <= 2
-# then finds each column's least value (FILL_S per pair) and scans SCAN_SHARE of the bases per
-# column; larger m makes a table of pair values (PAIR_S each) for the primal search, PRIMAL_S
-# per cofactor of every basis times k (it visits 30-70% of them and tests vertices of k terms;
-# the fit absorbs both: 0.9-1.5 ns per cofactor measured at k = 4, 2.3-3.9 ns at k = 7..10).
+# cover of every (a, Y, B)). pruned (solver.pair_search, by the search it picks): MINOR_S per
+# product of the row expansion (twice where int64 minors need a float estimate); m = n - k then
+# reads each (k+1)-set's k-subsets once (LARGEST_S each); smaller m sums T(S) (SUM_S per term);
+# the m = 2 table updates n - k cells per pair value (TABLE_S each); the scan finds each
+# column's least value (FILL_S per pair) and scans part of the bases per column (SCAN_S per
+# basis and column); the primal search costs PRIMAL_S per cofactor of every basis times k (it
+# visits 30-70% of them and tests vertices of k terms). Fitted by non-negative least squares on
+# relative error (SUM_S and FILL_S held at their measured size) to the 69 shapes: within
+# 0.52-1.30x of the measured rates.
 VALUE_S = 4e-9
-MINOR_S = 2.5e-9
-PAIR_S = 2.2e-9
-FILL_S = 1.5e-9
-SCAN_S = 2.5e-9
-SCAN_SHARE = 0.1
-PRIMAL_S = 0.35e-9
-LARGEST_S = 1e-9
-MATRIX_S = 1.5e-6  # fixed cost per matrix (chunking, Python per chunk)
+MINOR_S = 0.8e-9
+SUM_S = 0.4e-9
+LARGEST_S = 0.55e-9
+TABLE_S = 0.42e-9
+FILL_S = 0.6e-9
+SCAN_S = 1.3e-9
+PRIMAL_S = 0.2e-9
+MATRIX_S = 1.6e-6  # fixed cost per matrix (chunking, Python per chunk)
 # One solved HiGHS LP with its certificate bookkeeping at n = 12, growing as n^LP_POWER
 # (measured 0.20 ms at n = 12, 0.29 at 16 and 17, 0.36 at 19, 0.43 at 20; k = n/2, m = 2, 3).
 LP_SOLVE_S = 2e-4
@@ -160,12 +162,25 @@ def pruned_seconds(n: int, k: int, m: int) -> float:
     r = n - k
     pairs = comb(n, k) * r
     cost = MATRIX_S + MINOR_S * minor_terms(k, r) * minor_passes(k, r)
-    if m == r:
+    search = _pruned_search(n, k, m)
+    if search == "largest":
         return cost + LARGEST_S * comb(n, k + 1) * (k + 1)
-    cost += PAIR_S * comb(n, k + 1) * (k + 1)  # the sums T(S)
-    if m <= 2:  # solver.pair_search.use_small_m: pair values made on the fly
-        return cost + FILL_S * pairs + SCAN_S * SCAN_SHARE * n * comb(n, k) * (m - 1)
-    return cost + PAIR_S * pairs + PRIMAL_S * comb(n, k) * k * k * r
+    cost += SUM_S * comb(n, k + 1) * (k + 1)  # the sums T(S)
+    if search == "table":
+        return cost + TABLE_S * pairs * r
+    if search == "scan":
+        return cost + FILL_S * pairs + SCAN_S * n * comb(n, k) * (m - 1)
+    return cost + PRIMAL_S * comb(n, k) * k * k * r
+
+
+def _pruned_search(n: int, k: int, m: int) -> str:
+    """solver.pair_search.search by name. Where numba is missing pruned runs its numpy fallback,
+    which the model does not describe; it is priced as the compiled searches all the same."""
+    try:
+        from solver import pair_search
+    except ImportError:
+        return "largest" if m == n - k else "scan" if m <= 2 else "primal"
+    return ("largest", "table", "scan", "primal")[pair_search.search(n, k, m)]
 
 
 def vertex_seconds(n: int, k: int, m: int) -> float:
