@@ -3,9 +3,10 @@
 For each (n, k, m), pruned, vertex, vertex-torch (on the CPU here) and highs label the same
 seeded integer P in [-100, 100] (after one warm-up matrix, so cached index tables are not
 charged to the batch; vertex is skipped where its tables outgrow memory); the script prints ms
-of CPU time per matrix (each batch labelled repeatedly for at least 0.1 s), auto's choice and the fastest, checks that all methods agree, and ends
-with a PASS/FAIL line (a choice within 25% of the fastest is a tie). The shapes are where the
-cost model of solver.api is closest to a tie, plus course sizes and m = n - k as controls.
+of CPU time per matrix (each batch labelled repeatedly for at least 0.1 s), auto's choice and
+the fastest, checks that all methods agree, and ends with a PASS/FAIL line (a choice within
+25% of the fastest is a tie). The shapes are where the cost model of solver.api is closest to
+a tie, plus course sizes and m = n - k as controls.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/auto_method_bench.py [--matrices 10]
 """

@@ -156,12 +156,13 @@ def test_the_solver_imports_and_labels_where_numba_is_missing():
 
 @pytest.mark.slow
 def test_kernels_stay_in_bounds(tmp_path):
-    """The compiled kernels index by hand: run every search under numba's bounds checks (a
-    fresh cache, so they are compiled with the checks) against the level recursion."""
+    """The compiled kernels index by hand: run every search (the m = 2 table up to (12, 3), the
+    scan at (13, 4)) under numba's bounds checks (a fresh cache, so they are compiled with the
+    checks) against the level recursion."""
     script = (
         "import numpy as np\n"
         "from solver import pruned\n"
-        "for n, k in [(6, 1), (7, 6), (9, 4), (11, 5), (12, 3)]:\n"
+        "for n, k in [(6, 1), (7, 6), (9, 4), (11, 5), (12, 3), (13, 4)]:\n"
         "    rng = np.random.default_rng(n * k)\n"
         "    for P in (rng.integers(-3, 4, (20, k, n - k)).astype(float),\n"
         "              rng.uniform(-100, 100, (20, k, n - k))):\n"
