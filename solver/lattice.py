@@ -175,17 +175,6 @@ def split_members(n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @cache
-def column_pairs(n: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each column a, the pairs (B, a) with B a k-subset of [n] - a (B ascending): B's
-    rank, the rank of B + a among the (k+1)-subsets, and B's mask; (n, C(n-1,k)) each."""
-    outside = split_members(n, k)[1]
-    at = np.stack([np.flatnonzero(outside == a) for a in range(n)])
-    bases = at // (n - k)
-    sets = superset_ranks(n, k).reshape(-1)[at]
-    return bases.astype(np.int32), sets.astype(np.int32), subsets(n, k)[bases]
-
-
-@cache
 def superset_ranks(n: int, k: int) -> np.ndarray:
     """(C(n,k), n-k) int32: for each k-subset B of [n], the ranks of B + a among the
     (k+1)-subsets, a running over the columns outside B ascending (the inverse of

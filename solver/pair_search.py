@@ -42,7 +42,6 @@ import numba
 import numpy as np
 
 from solver.lattice import (
-    column_pairs,
     split_members,
     subsets,
     superset_children,
@@ -61,14 +60,11 @@ class Tables(NamedTuple):
     faces: np.ndarray  # (C(n,k-1), n-k+1) the k-subsets F + x of each (k-1)-set
     inside: np.ndarray  # (C(n,k), k) members
     outside: np.ndarray  # (C(n,k), n-k) the other columns
-    column_bases: np.ndarray  # (n, C(n-1,k)) each column a's pairs (B, a): B,
-    column_sets: np.ndarray  # B + a (a (k+1)-set)
-    column_masks: np.ndarray  # and B's mask
 
 
 @cache
 def shape_tables(n: int, k: int) -> Tables:
-    """The tables the kernels of shape (n, k) read: O(C(n,k) (n-k)) indices (42 MB at n = 20,
+    """The tables the kernels of shape (n, k) read: O(C(n,k) (n-k)) indices (27 MB at n = 20,
     k = 10), built once per process with numpy. Unsigned, because numba checks every signed
     index for wrapping around (a quarter to a third of the minor sweep's time)."""
     inside, outside = split_members(n, k)
@@ -79,7 +75,6 @@ def shape_tables(n: int, k: int) -> Tables:
         superset_ranks(n, k - 1).astype(np.uint32),
         inside.astype(np.uint8),
         outside.astype(np.uint8),
-        *column_pairs(n, k),
     )
 
 
