@@ -134,25 +134,28 @@ def _permanents(absflat, start, entry, sub, place):
     return values, slopes
 
 
-def subset_minors(P: np.ndarray, signed: bool = True) -> np.ndarray:
-    """det G_X for every k-subset X of [n] (ascending masks), from P (N, k, r) as float64 or
-    int64 (wrapping modulo 2^64 as numpy's products do): (N, C(n,k)) in P's dtype.
-    ``signed=False``: the minor of P it equals up to sign."""
+def _sweep(P: np.ndarray, signed: bool) -> tuple:
+    """The arguments of the minor kernels: P's rows flat (N, k*r), the expansion, and the sign
+    of each k-subset's minor (all +1 for ``signed=False``)."""
     N, k, r = P.shape
     start, entry, sub, place = expansion(k, r)
     sign = subset_signs(k + r, k) if signed else np.ones(place.size)
     flat = np.ascontiguousarray(P.reshape(N, k * r))
+    return flat, start, entry, sub, place, sign
+
+
+def subset_minors(P: np.ndarray, signed: bool = True) -> np.ndarray:
+    """det G_X for every k-subset X of [n] (ascending masks), from P (N, k, r) as float64 or
+    int64 (wrapping modulo 2^64 as numpy's products do): (N, C(n,k)) in P's dtype.
+    ``signed=False``: the minor of P it equals up to sign."""
+    flat, start, entry, sub, place, sign = _sweep(P, signed)
     return _minors(flat, start, entry, sub, place, sign.astype(flat.dtype))
 
 
 def wrapped_subset_minors(P: np.ndarray, signed: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Exact det G_X of integer P whose minors pass 2^63 (solver.pruned.exact_kind "wrapped"),
     rounded to float64, and the mask of singular X; (N, C(n,k)) each."""
-    N, k, r = P.shape
-    start, entry, sub, place = expansion(k, r)
-    sign = subset_signs(k + r, k) if signed else np.ones(place.size)
-    flat = np.ascontiguousarray(P.reshape(N, k * r))
-    return _wrapped_minors(flat, start, entry, sub, place, sign)
+    return _wrapped_minors(*_sweep(P, signed))
 
 
 def subset_permanents(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

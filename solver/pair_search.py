@@ -20,8 +20,8 @@ picks one per shape):
   exactly when at most m entries of c exceed 1 in magnitude. So the height is the largest v(B, a)
   whose aligned vertex is admissible. Bases are visited by decreasing largest pair value and a
   pair is tested only while it beats the best admissible one; a basis whose every vertex has
-  more than m entries beyond 1 by a lower bound is skipped, and for k <= 5 all vertices of a
-  basis are tabulated at once.
+  more than m entries beyond 1 by a lower bound is skipped, and for k <= TABLE_MAX_K (4) all
+  vertices of a basis are tabulated at once.
   Entries of G_B^{-1} G are ratios of signed minors (Cramer), so with integer minors small
   enough for float64 sums every comparison with 1 is exact; otherwise a comparison within
   rounding of 1 makes the matrix undecided.
@@ -52,7 +52,7 @@ UNDECIDED = np.nan
 
 
 class Tables(NamedTuple):
-    """Index tables of one shape (solver.lattice), all cached there."""
+    """Index tables of one shape: unsigned views of solver.lattice's cached tables."""
 
     masks: np.ndarray  # (C(n,k),) the k-subsets, ascending
     children: np.ndarray  # (C(n,k+1), k+1) the k-subsets of each (k+1)-set
@@ -65,16 +65,16 @@ class Tables(NamedTuple):
 @cache
 def shape_tables(n: int, k: int) -> Tables:
     """The tables the kernels of shape (n, k) read: O(C(n,k) (n-k)) indices (27 MB at n = 20,
-    k = 10), built once per process with numpy. Unsigned, because numba checks every signed
-    index for wrapping around (a quarter to a third of the minor sweep's time)."""
+    k = 10), built once per process with numpy. Viewed as unsigned (no copy: the ranks and
+    members are non-negative), because numba checks every signed index for wrapping around."""
     inside, outside = split_members(n, k)
     return Tables(
         subsets(n, k),
-        superset_children(n, k).astype(np.uint32),
-        superset_ranks(n, k).astype(np.uint32),
-        superset_ranks(n, k - 1).astype(np.uint32),
-        inside.astype(np.uint8),
-        outside.astype(np.uint8),
+        superset_children(n, k).view(np.uint32),
+        superset_ranks(n, k).view(np.uint32),
+        superset_ranks(n, k - 1).view(np.uint32),
+        inside.view(np.uint8),
+        outside.view(np.uint8),
     )
 
 
@@ -258,7 +258,7 @@ def _two_column_table(absD, sing, T, t, n, skip, stats):
             v = _pair_value(T[t.up[B, j]], d)
             others = rest & ~(np.int64(1) << a)
             while others:
-                e = popcount((others & -others) - 1)  # the lowest set bit
+                e = _lowest(others)
                 others &= others - 1
                 f[a, e] = min(f[a, e], v)
     best = -np.inf
@@ -320,7 +320,7 @@ def _small_m(absD, sing, T, t, n, m, skip, stats):
                 continue
             v = _pair_value(T[t.up[B, a - popcount(X & below)]], absD[B])
             while free:
-                e = popcount((free & -free) - 1)  # the lowest set bit
+                e = _lowest(free)
                 free &= free - 1
                 if v < child[e]:
                     child[e] = v
@@ -337,6 +337,12 @@ def _small_m(absD, sing, T, t, n, m, skip, stats):
                     continue
                 best = max(best, child[e])
     return best
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _lowest(x):
+    """The index of the lowest set bit of a positive int64."""
+    return popcount((x & -x) - 1)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -377,7 +383,7 @@ def _vertex_table(M, d, m, c, ok):
     code = 0
     for step in range(1 << (k - 1)):
         if step:
-            bit = popcount((step & -step) - 1)  # the Gray code flips this row's sign
+            bit = _lowest(step)  # the Gray code flips this row's sign
             code ^= 1 << bit
             twice = -2.0 if (code >> bit) & 1 else 2.0
             for j in range(r):
