@@ -105,20 +105,21 @@ def _method(name: str) -> Callable[[np.ndarray, int, str], np.ndarray]:
 # vertex: VALUE_S per gathered value (minors, the sums T(S) over (k+1)-sets, pair values, its
 # cover of every (a, Y, B)). pruned (solver.pair_search, by the search it picks): MINOR_S per
 # product of the row expansion (twice where int64 minors need a float estimate); m = n - k then
-# reads each (k+1)-set's k-subsets once (LARGEST_S each); smaller m sums T(S) (SUM_S per term);
-# the m = 2 table updates n - k cells per pair value (TABLE_S each); the scan finds each
-# column's least value (FILL_S per pair) and scans part of the bases per column (SCAN_S per
-# basis and column); the primal search costs PRIMAL_S per cofactor of every basis times k (it
-# visits 30-70% of them and tests vertices of k terms). Fitted by non-negative least squares on
-# relative error (SUM_S and FILL_S held at their measured size) to the 69 shapes: within
-# 0.52-1.30x of the measured rates.
+# reads each (k+1)-set's k-subsets once (LARGEST_S each); the table and the primal search sum
+# T(S) (SUM_S per term); the m = 2 table updates n - k cells per pair value (TABLE_S each); the
+# walks of m <= 2 cost WALK_S per cofactor k (n - k) times n m (n walks of a few exchanges, then
+# k drops per column), plus PASS_S per minor for the passes over them outside the search; the
+# primal search costs PRIMAL_S per cofactor of every basis times k (it visits 30-70% of them and
+# tests vertices of k terms). Fitted by non-negative least squares on relative error (SUM_S held
+# at its measured size) to the 69 shapes, the walk terms to 23 shapes with m = 1, 2 (n = 9..20):
+# within 0.52-1.30x of the measured rates, the walks within 0.63-1.37x.
 VALUE_S = 4e-9
 MINOR_S = 0.8e-9
 SUM_S = 0.4e-9
 LARGEST_S = 0.55e-9
 TABLE_S = 0.42e-9
-FILL_S = 0.6e-9
-SCAN_S = 1.3e-9
+WALK_S = 8e-9
+PASS_S = 5.4e-9
 PRIMAL_S = 0.2e-9
 MATRIX_S = 1.6e-6  # fixed cost per matrix (chunking, Python per chunk)
 # One solved HiGHS LP with its certificate bookkeeping at n = 12, growing as n^LP_POWER
@@ -165,11 +166,11 @@ def pruned_seconds(n: int, k: int, m: int) -> float:
     search = _pruned_search(n, k, m)
     if search == "largest":
         return cost + LARGEST_S * comb(n, k + 1) * (k + 1)
+    if search == "walk":
+        return cost + WALK_S * n * k * r * m + PASS_S * comb(n, k)
     cost += SUM_S * comb(n, k + 1) * (k + 1)  # the sums T(S)
     if search == "table":
         return cost + TABLE_S * pairs * r
-    if search == "scan":
-        return cost + FILL_S * pairs + SCAN_S * n * comb(n, k) * (m - 1)
     return cost + PRIMAL_S * comb(n, k) * k * k * r
 
 
@@ -179,8 +180,8 @@ def _pruned_search(n: int, k: int, m: int) -> str:
     try:
         from solver import pair_search
     except ImportError:
-        return "largest" if m == n - k else "scan" if m <= 2 else "primal"
-    return ("largest", "table", "scan", "primal")[pair_search.search(n, k, m)]
+        return "largest" if m == n - k else "walk" if m <= 2 else "primal"
+    return ("largest", "table", "walk", "primal")[pair_search.search(n, k, m)]
 
 
 def vertex_seconds(n: int, k: int, m: int) -> float:

@@ -7,13 +7,19 @@ picks one per shape):
 
 * **m = n - k.** Every Y is one basis: the largest pair value, one pass over the (k+1)-sets S
   (S's largest value is at its smallest nonsingular minor).
-* **Small m (m <= 2).** Y is [n] minus a and at most one more column e. Only e in the basis
-  B1 of least v(B, a) can raise the min above v(B1, a), so each column needs its least pair
-  value and one scan for its k sets Y = [n] - a - e, a scan that stops looking for e at the
-  first basis without e whose value does not beat the best found (the pruning bound).
+* **Small m (m <= 2), by basis exchanges.** Y is [n] minus a and at most one more column e.
+  min over B in Y of v(B, a) is the optimum of min ||y||_1 subject to G_Y y = g_a, whose
+  basic solutions at B cost v(B, a); the simplex method walks to it through a few bases and
+  stops where the vertex of the basis aligned with a has no entry beyond 1 on Y (then it is
+  optimal: the certificate is exact with integer minors). Only e in the basis B1 found for
+  [n] - a can raise the min above v(B1, a), so each column needs one walk for [n] - a and k
+  short ones for the sets Y = [n] - a - e, e in B1, each stopping at the first value that does
+  not beat the best found (the pruning bound). The work is polynomial, n k walks of k (n - k)
+  cofactors each, not a pass over all C(n, k) bases; a walk that cannot certify its end (a zero
+  cofactor, a comparison within rounding of 1) leaves its column to a scan of every basis.
 * **The m = 2 table (small shapes).** f(a, [n] - a - e) for every two columns at once: each
   pair value lowers the cells of the n - k - 1 columns e outside B + a. No pruning, but no
-  sort or scan either, which is cheaper while the table is small.
+  walks either, which is cheaper while the table is small.
 * **Primal branch and bound (larger m).** The LP "max c_a, |c_t| <= 1 on Y" is solved at a
   vertex c = s^T G_B^{-1} G (B a basis in Y, s in {+-1}^k); its optimum for column a is v(B, a)
   at the signs s_i = sign (G_B^{-1} g_a)_i ("aligned"), and that vertex fits some Y without a
@@ -49,6 +55,10 @@ from solver.lattice import (
 )
 
 UNDECIDED = np.nan
+# Kernels called many times per matrix that allocate nothing: compiled without the runtime's
+# reference counts, which otherwise cost an atomic increment and decrement per array argument
+# and call (measured: 120 ns of a 25 ns basis exchange).
+LEAF = {"cache": True, "nogil": True, "_nrt": False}
 
 
 class Tables(NamedTuple):
@@ -94,22 +104,22 @@ SUM_RTOL = 1e-14
 
 
 # The searches, as search() picks them.
-LARGEST, TABLE, SCAN, PRIMAL = 0, 1, 2, 3
-# The m = 2 table makes C(n,k) (n-k) (n-k-1) updates; up to about this many it beats the scan
-# (measured: 2-3x at n = 8..10, even at (11, 4) and (11, 5), behind from (12, 4) and (14, 7)).
-TABLE_MAX_UPDATES = 16_000
+LARGEST, TABLE, WALK, PRIMAL = 0, 1, 2, 3
+# The m = 2 table makes C(n,k) (n-k) (n-k-1) updates; up to about this many it beats the walks
+# (measured: 1.6-3x up to (9, 5), tied at (10, 4) (6,300), behind from (11, 4) and (11, 5)).
+TABLE_MAX_UPDATES = 8_000
 
 
 def search(n: int, k: int, m: int) -> int:
     """Which search labels shape (n, k, m): the largest pair at m = n - k; for m <= 2 the
-    table on small shapes, else the scan; the primal search otherwise (it wins from m = 3 on,
-    by a factor growing with m, measured on n = 9..12, k = 3..6)."""
+    table on small shapes, else the walks (as fast as the primal search or faster at every
+    m <= 2 measured: 1.0-23x at n = 7..16, k = 3..6); the primal search otherwise."""
     r = n - k
     if m == r:
         return LARGEST
     if m == 2 and comb(n, k) * r * (r - 1) <= TABLE_MAX_UPDATES:
         return TABLE
-    return SCAN if m <= 2 else PRIMAL
+    return WALK if m <= 2 else PRIMAL
 
 
 @numba.njit(cache=True, nogil=True)
@@ -272,71 +282,250 @@ def _two_column_table(absD, sing, T, t, n, skip, stats):
     return best
 
 
-@numba.njit(cache=True, nogil=True)
-def _small_m(absD, sing, T, t, n, m, skip, stats):
-    """The height for m <= 2 from the minors and the sums T (no table of pair values).
+@numba.njit(cache=True, nogil=True, inline="always")
+def _superset_sum(D, children, S):
+    """T(S) from the signed minors, summed as _superset_sums sums it (the same float)."""
+    total = abs(D[children[S, 0]])
+    for p in range(1, children.shape[1]):
+        total += abs(D[children[S, p]])
+    return total
 
-    Y is [n] minus a column a and, for m = 2, one more column e. With B1 the basis of least
-    v(B, a), f(a, Y) = v(B1, a) unless e is in B1, so only the k sets Y = [n] - a - e, e in B1,
-    need a scan of the column; and a scan stops looking for e at the first basis without e
-    whose value is <= best, as such a Y cannot raise the height (docs/MATH.md, pruning).
+
+@numba.njit(cache=True, nogil=True)
+def _small_m(D, t, n, m, exact, skip, M, columns, stats):
+    """The height for m <= 2 by basis exchanges (:func:`_walk`), without the minimum over Y.
+
+    Y is [n] minus a column a and, for m = 2, one more column e. A walk finds B1, a basis of
+    least v(B, a) over [n] - a. Then f(a, Y) = v(B1, a) unless e is in B1, so only the k sets
+    Y = [n] - a - e, e in B1, need a walk of their own; it stops at the first value <= best,
+    as such a Y cannot raise the height (docs/MATH.md, pruning). A walk that cannot certify
+    its basis leaves the column to a scan of every basis (:func:`_scan`).
     """
-    low = np.full(n, np.inf)
-    pick = np.zeros(n, dtype=np.int64)
-    for B in range(t.up.shape[0]):
-        if sing[B]:
-            continue
-        d = absD[B]
-        for j in range(t.up.shape[1]):
-            total = T[t.up[B, j]]
-            a = t.outside[B, j]
-            if not _may_undercut(total, d, low[a]):
-                continue
-            v = _pair_value(total, d)
-            if v < low[a]:  # ties: the first basis, as numpy's argmin
-                low[a] = v
-                pick[a] = B
-    child = np.empty(n)  # per element e of B1: the least v(B, a) over bases without e
-    order = _descending(absD) if m == 2 else np.empty(0, dtype=np.int64)
+    low, pick, rank, s, held = columns
+    held[0] = -1  # the basis whose cofactors M holds
+    absD = np.empty(0)  # the scans' |det| and order, made on first need
+    order = np.empty(0, dtype=np.int64)
+    x = 0  # the first k columns, the identity: no pass over the minors to pick a start
     best = -np.inf
-    for a in np.argsort(-low):  # the largest lower bounds first: best rises early
-        if low[a] == np.inf:  # no basis avoids a: every Y without a is rank-deficient
+    for a in range(n):
+        if (t.masks[x] >> a) & 1:
+            x = _drop(x, a, a, D, t)
+        if x < 0:  # no basis avoids a: every Y without a is rank-deficient
             if not skip:
                 return np.inf
+            low[a] = np.inf
+            x = 0
             continue
+        low[a], x = _walk(x, a, 0, -np.inf, D, t, exact, M, held, s, stats)
+        if x < 0:
+            if order.size == 0:
+                absD = np.abs(D)
+                order = _descending(absD)
+            low[a], x = _scan(a, order, D, t, stats)
+        pick[a] = x
         best = max(best, low[a])
-        if m == 1:
+    if m == 1:
+        return best
+    child = np.empty(0)
+    for q in range(n):  # the largest lower bounds first: best rises early (insertion sort)
+        p = q
+        while p > 0 and low[rank[p - 1]] < low[q]:
+            rank[p] = rank[p - 1]
+            p -= 1
+        rank[p] = q
+    for a in rank:
+        if low[a] == np.inf:
             continue
         first = t.masks[pick[a]]
-        for e in range(n):
-            child[e] = np.inf
-        missing = first
-        below = (np.int64(1) << a) - 1
-        for q in range(order.size):  # large |det G_B| first: small values, early exits
-            B = order[q]
-            X = t.masks[B]
-            free = missing & ~X
-            if free == 0 or (X >> a) & 1 or sing[B]:
+        missing = np.int64(0)  # the columns e left to the scan
+        rest = first
+        while rest:
+            e = _lowest(rest)
+            rest &= rest - 1
+            y = _drop(pick[a], e, a, D, t)
+            if y < 0:  # no basis avoids a and e: a rank-deficient Y
+                if not skip:
+                    return np.inf
                 continue
-            v = _pair_value(T[t.up[B, a - popcount(X & below)]], absD[B])
-            while free:
-                e = _lowest(free)
-                free &= free - 1
-                if v < child[e]:
-                    child[e] = v
-                    if v <= best:  # this Y cannot raise the height: stop looking for e
-                        missing &= ~(np.int64(1) << e)
-            if missing == 0:
-                break
-        stats[1] += q + 1
-        for e in range(n):
-            if (first >> e) & 1:
-                if child[e] == np.inf:  # no basis avoids a and e: a rank-deficient Y
-                    if not skip:
-                        return np.inf
-                    continue
-                best = max(best, child[e])
+            if _pair_at(y, a, D, t) <= best:  # (as the walk's first step, without its call)
+                continue
+            value, y = _walk(y, a, np.int64(1) << e, best, D, t, exact, M, held, s, stats)
+            if y < 0:
+                missing |= np.int64(1) << e
+            else:
+                best = max(best, value)
+        if missing == 0:
+            continue
+        if order.size == 0:
+            absD = np.abs(D)
+            order = _descending(absD)
+        if child.size == 0:
+            child = np.empty(n)
+        _scan_without(a, missing, best, order, D, t, child, stats)
+        while missing:
+            e = _lowest(missing)
+            missing &= missing - 1
+            best = max(best, child[e])
     return best
+
+
+# Exchange steps a walk may take before it leaves its column to the scan (each one lowers the
+# value, so a walk cannot cycle; most end in a few steps).
+WALK_LIMIT = 64
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _pair_at(x, a, D, t):
+    """v(x, a) for a basis x and a column a outside it."""
+    col = a - popcount(t.masks[x] & ((np.int64(1) << a) - 1))  # a's slot outside x
+    return _pair_value(_superset_sum(D, t.children, t.up[x, col]), abs(D[x]))
+
+
+@numba.njit(**LEAF)
+def _walk(x, a, avoid, best, D, t, exact, M, held, s, stats):
+    """The least v(B, a) over the bases B of Y = [n] - a - avoid (a bit mask), from the basis
+    x of Y by exchanges: the simplex method on min ||y||_1 subject to G_Y y = g_a, whose
+    basic solutions at B cost v(B, a). Entering column: the largest |c_u| > 1 at the vertex of
+    x aligned with a (the reduced cost is 1 - |c_u|); leaving: where the cost stops falling
+    along the edge. Returns (value, basis) once no entry of that vertex lies beyond 1 on Y (it
+    is optimal, docs/MATH.md), or as soon as value <= best; (nan, -1) when a zero cofactor, a
+    comparison within rounding of 1 or WALK_LIMIT steps leave the answer to the scan."""
+    k, r = M.shape
+    for _ in range(WALK_LIMIT):
+        stats[1] += 1
+        col = a - popcount(t.masks[x] & ((np.int64(1) << a) - 1))  # a's slot outside x
+        d = abs(D[x])
+        value = _pair_value(_superset_sum(D, t.children, t.up[x, col]), d)
+        if value <= best:
+            return value, x
+        if held[0] != x:  # M may still hold x's cofactors from the walk of the previous column
+            _cofactors(x, D, t.inside, t.outside, t.children, t.up, M)
+            held[0] = x
+        for i in range(k):
+            if M[i, col] == 0:  # a free sign
+                return np.nan, -1
+            s[i] = 1.0 if M[i, col] > 0 else -1.0
+        enter = -1
+        top = 0.0  # the largest |acc| = |c_u| d beyond d
+        unsure = False
+        for j in range(r):
+            if j == col or (avoid >> t.outside[x, j]) & 1:
+                continue
+            acc = 0.0
+            size = 0.0
+            for i in range(k):
+                acc += s[i] * M[i, j]
+                size += abs(M[i, j])
+            slack = 0.0 if exact else SUM_RTOL * (size + d)
+            if abs(acc) - d > slack:
+                if abs(acc) > top:
+                    top = abs(acc)
+                    enter = j
+                    sigma = 1.0 if acc > 0 else -1.0
+            elif abs(acc) - d >= -slack and not exact:
+                unsure = True
+        if enter < 0:
+            return (np.nan, -1) if unsure else (value, x)
+        # Along the edge y_B = y - s t w (w: the entering column in basis x) the cost falls at
+        # |c_u| - 1 and each y_i reaching 0 adds 2 |w_i|: leave at the breakpoint where it stops.
+        slope = d - top
+        used = np.int64(0)
+        leave = -1
+        while slope < 0:
+            leave = -1
+            least = np.inf
+            for i in range(k):
+                w = M[i, enter] * sigma
+                if (used >> i) & 1 or w == 0 or (w > 0) != (M[i, col] > 0):
+                    continue
+                ratio = abs(M[i, col]) / abs(w)
+                if ratio < least:
+                    least = ratio
+                    leave = i
+            used |= np.int64(1) << leave
+            slope += 2 * abs(M[leave, enter])
+        u = t.outside[x, enter]
+        x = t.children[t.up[x, enter], leave + (t.inside[x, leave] > u)]
+    return np.nan, -1
+
+
+@numba.njit(**LEAF)
+def _drop(x, e, a, D, t):
+    """The basis x - e + u, u outside x and not a, of largest |det| (-1 if every such set is
+    singular: then no basis avoids a and e)."""
+    row = popcount(t.masks[x] & ((np.int64(1) << e) - 1))  # e's slot in x
+    top = 0.0
+    y = -1
+    for j in range(t.outside.shape[1]):
+        u = t.outside[x, j]
+        z = t.children[t.up[x, j], row + (e > u)]  # x - e + u, a child of x + u
+        if u != a and abs(D[z]) > top:
+            top = abs(D[z])
+            y = z
+    return y
+
+
+@numba.njit(cache=True, nogil=True)
+def _scan(a, order, D, t, stats):
+    """Column a's least pair value and a basis that has it, from every basis (inf, -1 if none
+    avoids a): where a walk cannot decide."""
+    value = np.inf
+    holder = -1
+    below = (np.int64(1) << a) - 1
+    for B in order:
+        stats[1] += 1
+        d = abs(D[B])
+        if d == 0:  # only singular bases follow
+            break
+        X = t.masks[B]
+        if (X >> a) & 1:
+            continue
+        total = _superset_sum(D, t.children, t.up[B, a - popcount(X & below)])
+        if _may_undercut(total, d, value):
+            v = _pair_value(total, d)
+            if v < value:
+                value = v
+                holder = B
+    return value, holder
+
+
+@numba.njit(cache=True, nogil=True)
+def _scan_without(a, missing, best, order, D, t, child, stats):
+    """child[e] for each column e of the mask ``missing``: the least v(B, a) over the bases
+    without e, or a value <= best when one exists (that Y cannot raise the height)."""
+    rest = missing
+    while rest:
+        child[_lowest(rest)] = np.inf
+        rest &= rest - 1
+    cap = np.inf  # the largest child[e], e missing: a value at or above it changes nothing
+    below = (np.int64(1) << a) - 1
+    for B in order:  # large |det G_B| first: small values, early exits
+        stats[1] += 1
+        d = abs(D[B])
+        if d == 0:  # only singular bases follow
+            break
+        X = t.masks[B]
+        free = missing & ~X
+        if free == 0 or (X >> a) & 1:
+            continue
+        total = _superset_sum(D, t.children, t.up[B, a - popcount(X & below)])
+        if not _may_undercut(total, d, cap):
+            continue
+        v = _pair_value(total, d)
+        while free:
+            e = _lowest(free)
+            free &= free - 1
+            if v < child[e]:
+                child[e] = v
+                if v <= best:  # this Y cannot raise the height: stop looking for e
+                    missing &= ~(np.int64(1) << e)
+        if missing == 0:
+            break
+        cap = -np.inf
+        rest = missing
+        while rest:
+            cap = max(cap, child[_lowest(rest)])
+            rest &= rest - 1
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -354,7 +543,7 @@ def popcount(x):
     return (x * 0x0101010101010101) >> 56 & 0xFF
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(**LEAF)
 def _cofactors(x, D, inside, outside, children, up, M):
     """M[i, j] = det G_B * (G_B^{-1} g_u)_i (Cramer's rule) for basis x, u = its j-th outside
     column: the signed minor of B - e_i + u, the child of the (k+1)-set B + u without e_i."""
@@ -545,24 +734,24 @@ def _aligned(M, s, q):
 @numba.njit(cache=True, nogil=True)
 def _height(D, sing, n, k, m, t, integer, exact, skip, kind, work):
     """One matrix: D its signed minors, t its shape's Tables, work the scratch arrays."""
-    absD, T, U, dominated, stats = work
+    absD, T, U, dominated, M, columns, stats = work
+    singular = 0
     for x in range(sing.size):
-        if sing[x]:
-            if not integer:
-                return UNDECIDED  # near-singular real minors: solver.pruned's noise rule decides
-            if not skip and _infinite(sing, n, k, m, t.faces):
-                return np.inf
-            break
+        singular += sing[x]
+    if singular:
+        if not integer:
+            return UNDECIDED  # near-singular real minors: solver.pruned's noise rule decides
+        if not skip and _infinite(sing, n, k, m, t.faces):
+            return np.inf
+    stats[0] += (sing.size - singular) * (n - k)
+    if kind == WALK:  # reads only the minors its walks reach
+        return _small_m(D, t, n, m, exact, skip, M, columns, stats)
     np.abs(D, absD)
-    for x in range(sing.size):
-        stats[0] += 0 if sing[x] else n - k
     if kind == LARGEST:  # m = n - k: every vertex is admissible
         return _largest_pair(absD, sing, k, t.children)
-    if kind != PRIMAL:
+    if kind == TABLE:
         _superset_sums(absD, k, t.children, T)
-        if kind == TABLE:
-            return _two_column_table(absD, sing, T, t, n, skip, stats)
-        return _small_m(absD, sing, T, t, n, m, skip, stats)
+        return _two_column_table(absD, sing, T, t, n, skip, stats)
     _superset_bounds(absD, t.children, 0.0 if exact else SUM_RTOL, T, dominated)
     _largest_values(absD, sing, t.up, T, U)
     c = t.children
@@ -577,7 +766,11 @@ def _heights(D, sing, n, k, m, t, integer, exact, skip, kind, stats):
     T = np.empty(supersets)  # one T per (k+1)-set
     U = np.empty(D.shape[1])  # the primal search's: per basis, its largest pair value
     dominated = np.empty(supersets, dtype=np.int32)  # and per (k+1)-set, the dominance bound
-    work = (absD, T, U, dominated, stats)
+    M = np.empty((k, n - k))  # the cofactors of one basis
+    # the walks': per column its least value, basis and rank; the aligned signs; M's basis
+    index = np.empty(n, np.int64)
+    columns = (np.empty(n), index, index.copy(), np.empty(k), np.empty(1, np.int64))
+    work = (absD, T, U, dominated, M, columns, stats)
     for i in range(D.shape[0]):
         out[i] = _height(D[i], sing[i], n, k, m, t, integer[i], exact[i], skip, kind, work)
     return out
