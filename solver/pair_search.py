@@ -68,7 +68,6 @@ class Tables(NamedTuple):
     children: np.ndarray  # (C(n,k+1), k+1) the k-subsets of each (k+1)-set
     up: np.ndarray  # (C(n,k), n-k) the (k+1)-sets B + a
     faces: np.ndarray  # (C(n,k-1), n-k+1) the k-subsets F + x of each (k-1)-set
-    inside: np.ndarray  # (C(n,k), k) members
     outside: np.ndarray  # (C(n,k), n-k) the other columns
 
 
@@ -77,13 +76,12 @@ def shape_tables(n: int, k: int) -> Tables:
     """The tables the kernels of shape (n, k) read: O(C(n,k) (n-k)) indices (27 MB at n = 20,
     k = 10), built once per process with numpy. Viewed as unsigned (no copy: the ranks and
     members are non-negative), because numba checks every signed index for wrapping around."""
-    inside, outside = split_members(n, k)
+    outside = split_members(n, k)[1]
     return Tables(
         subsets(n, k),
         superset_children(n, k).view(np.uint32),
         superset_ranks(n, k).view(np.uint32),
         superset_ranks(n, k - 1).view(np.uint32),
-        inside.view(np.uint8),
         outside.view(np.uint8),
     )
 
@@ -399,7 +397,7 @@ def _walk(x, a, avoid, best, D, t, exact, M, held, s, stats):
         if value <= best:
             return value, x
         if held[0] != x:  # M may still hold x's cofactors from the walk of the previous column
-            _cofactors(x, D, t.inside, t.outside, t.children, t.up, M)
+            _cofactors(x, D, t.outside, t.children, t.up, M)
             held[0] = x
         for i in range(k):
             if M[i, col] == 0:  # a free sign
@@ -445,7 +443,7 @@ def _walk(x, a, avoid, best, D, t, exact, M, held, s, stats):
             used |= np.int64(1) << leave
             slope += 2 * abs(M[leave, enter])
         u = t.outside[x, enter]
-        x = t.children[t.up[x, enter], leave + (t.inside[x, leave] > u)]
+        x = t.children[t.up[x, enter], leave + (leave >= u - enter)]  # u - enter members below u
     return np.nan, -1
 
 
@@ -544,7 +542,7 @@ def popcount(x):
 
 
 @numba.njit(**LEAF)
-def _cofactors(x, D, inside, outside, children, up, M):
+def _cofactors(x, D, outside, children, up, M):
     """M[i, j] = det G_B * (G_B^{-1} g_u)_i (Cramer's rule) for basis x, u = its j-th outside
     column: the signed minor of B - e_i + u, the child of the (k+1)-set B + u without e_i."""
     k, r = M.shape
@@ -553,7 +551,7 @@ def _cofactors(x, D, inside, outside, children, up, M):
         S = up[x, j]
         below = u - j  # members of B below u
         for i in range(k):
-            later = inside[x, i] > u  # g_u moves to its sorted slot past the members between
+            later = i >= below  # g_u moves to its sorted slot past the members between
             flips = i - below if later else below - i - 1
             M[i, j] = D[children[S, i + later]] * (1 - 2 * (flips & 1))  # branch-free
 
@@ -614,7 +612,7 @@ def _test(M, s, free, nfree, d, m, exact, size):
 
 
 @numba.njit(cache=True, nogil=True)
-def _primal(D, absD, U, T, dominated, inside, outside, children, up, n, k, m, exact, stats):
+def _primal(D, absD, U, T, dominated, outside, children, up, n, k, m, exact, stats):
     """Largest pair value whose aligned vertex has at most m entries beyond 1 (NaN: undecided)."""
     r = n - k
     order = _descending(U)
@@ -636,7 +634,7 @@ def _primal(D, absD, U, T, dominated, inside, outside, children, up, n, k, m, ex
             over += (dominated[up[x, j]] >> (outside[x, j] - j)) & 1
         if over > m:
             continue
-        _cofactors(x, D, inside, outside, children, up, M)
+        _cofactors(x, D, outside, children, up, M)
         d = absD[x]
         for j in range(r):
             value[j] = _pair_value(T[up[x, j]], d)
@@ -731,7 +729,7 @@ def _aligned(M, s, q):
     return plus or minus
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _height(D, sing, n, k, m, t, integer, exact, skip, kind, work):
     """One matrix: D its signed minors, t its shape's Tables, work the scratch arrays."""
     absD, T, U, dominated, M, columns, stats = work
@@ -755,7 +753,7 @@ def _height(D, sing, n, k, m, t, integer, exact, skip, kind, work):
     _superset_bounds(absD, t.children, 0.0 if exact else SUM_RTOL, T, dominated)
     _largest_values(absD, sing, t.up, T, U)
     c = t.children
-    return _primal(D, absD, U, T, dominated, t.inside, t.outside, c, t.up, n, k, m, exact, stats)
+    return _primal(D, absD, U, T, dominated, t.outside, c, t.up, n, k, m, exact, stats)
 
 
 @numba.njit(cache=True, nogil=True)
