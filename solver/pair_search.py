@@ -73,7 +73,7 @@ class Tables(NamedTuple):
 
 @cache
 def shape_tables(n: int, k: int) -> Tables:
-    """The tables the kernels of shape (n, k) read: O(C(n,k) (n-k)) indices (27 MB at n = 20,
+    """The tables the kernels of shape (n, k) read: O(C(n,k) (n-k)) indices (26 MB at n = 20,
     k = 10), built once per process with numpy. Viewed as unsigned (no copy: the ranks and
     members are non-negative), because numba checks every signed index for wrapping around."""
     outside = split_members(n, k)[1]
@@ -89,9 +89,9 @@ def shape_tables(n: int, k: int) -> Tables:
 # Zero cofactors leave aligned signs free; beyond this many in one pair the 2^z choices are
 # left to solver.pruned.
 MAX_FREE_SIGNS = 10
-# Counts since the last reset: [pairs (B, a) with B a basis, pairs examined after their value was
-# made (primal: pairs tested; small m: pairs rescanned)]; 1 - examined / pairs is the share the
-# search pruned (benchmarks/solver_scaling.py).
+# Counts since the last reset: [pairs (B, a) with B a basis, pairs examined (primal: pairs tested
+# after their value was made; m <= 2: walk steps and scanned bases)]; 1 - examined / pairs is the
+# share the search pruned (benchmarks/solver_scaling.py).
 last_stats = np.zeros(2, dtype=np.int64)
 # Up to this k the primal search tabulates all 2^(k-1) vertices of a basis at once (Gray code);
 # beyond, testing the few aligned vertices one by one is cheaper (measured against the table:
@@ -308,18 +308,19 @@ def _small_m(D, t, n, m, exact, skip, M, columns, stats):
     for a in range(n):
         if (t.masks[x] >> a) & 1:
             x = _drop(x, a, a, D, t)
+        if x >= 0:
+            low[a], x = _walk(x, a, 0, -np.inf, D, t, exact, M, held, s, stats)
+            if x < 0:
+                if order.size == 0:
+                    absD = np.abs(D)
+                    order = _descending(absD)
+                low[a], x = _scan(a, order, D, t, stats)
         if x < 0:  # no basis avoids a: every Y without a is rank-deficient
             if not skip:
                 return np.inf
             low[a] = np.inf
             x = 0
             continue
-        low[a], x = _walk(x, a, 0, -np.inf, D, t, exact, M, held, s, stats)
-        if x < 0:
-            if order.size == 0:
-                absD = np.abs(D)
-                order = _descending(absD)
-            low[a], x = _scan(a, order, D, t, stats)
         pick[a] = x
         best = max(best, low[a])
     if m == 1:
@@ -373,10 +374,15 @@ WALK_LIMIT = 64
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _slot(X, a):
+    """The position of column a among the columns outside the k-subset X (ascending)."""
+    return a - popcount(X & ((np.int64(1) << a) - 1))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _pair_at(x, a, D, t):
     """v(x, a) for a basis x and a column a outside it."""
-    col = a - popcount(t.masks[x] & ((np.int64(1) << a) - 1))  # a's slot outside x
-    return _pair_value(_superset_sum(D, t.children, t.up[x, col]), abs(D[x]))
+    return _pair_value(_superset_sum(D, t.children, t.up[x, _slot(t.masks[x], a)]), abs(D[x]))
 
 
 @numba.njit(**LEAF)
@@ -391,7 +397,7 @@ def _walk(x, a, avoid, best, D, t, exact, M, held, s, stats):
     k, r = M.shape
     for _ in range(WALK_LIMIT):
         stats[1] += 1
-        col = a - popcount(t.masks[x] & ((np.int64(1) << a) - 1))  # a's slot outside x
+        col = _slot(t.masks[x], a)
         d = abs(D[x])
         value = _pair_value(_superset_sum(D, t.children, t.up[x, col]), d)
         if value <= best:
@@ -400,7 +406,7 @@ def _walk(x, a, avoid, best, D, t, exact, M, held, s, stats):
             _cofactors(x, D, t.outside, t.children, t.up, M)
             held[0] = x
         for i in range(k):
-            if M[i, col] == 0:  # a free sign
+            if M[i, col] == 0:  # a free sign: the LP is degenerate at x
                 return np.nan, -1
             s[i] = 1.0 if M[i, col] > 0 else -1.0
         enter = -1
@@ -469,7 +475,6 @@ def _scan(a, order, D, t, stats):
     avoids a): where a walk cannot decide."""
     value = np.inf
     holder = -1
-    below = (np.int64(1) << a) - 1
     for B in order:
         stats[1] += 1
         d = abs(D[B])
@@ -478,7 +483,7 @@ def _scan(a, order, D, t, stats):
         X = t.masks[B]
         if (X >> a) & 1:
             continue
-        total = _superset_sum(D, t.children, t.up[B, a - popcount(X & below)])
+        total = _superset_sum(D, t.children, t.up[B, _slot(X, a)])
         if _may_undercut(total, d, value):
             v = _pair_value(total, d)
             if v < value:
@@ -496,7 +501,6 @@ def _scan_without(a, missing, best, order, D, t, child, stats):
         child[_lowest(rest)] = np.inf
         rest &= rest - 1
     cap = np.inf  # the largest child[e], e missing: a value at or above it changes nothing
-    below = (np.int64(1) << a) - 1
     for B in order:  # large |det G_B| first: small values, early exits
         stats[1] += 1
         d = abs(D[B])
@@ -506,7 +510,7 @@ def _scan_without(a, missing, best, order, D, t, child, stats):
         free = missing & ~X
         if free == 0 or (X >> a) & 1:
             continue
-        total = _superset_sum(D, t.children, t.up[B, a - popcount(X & below)])
+        total = _superset_sum(D, t.children, t.up[B, _slot(X, a)])
         if not _may_undercut(total, d, cap):
             continue
         v = _pair_value(total, d)

@@ -160,9 +160,10 @@ def test_the_solver_imports_and_labels_where_numba_is_missing():
 
 @pytest.mark.slow
 def test_kernels_stay_in_bounds(tmp_path):
-    """The compiled kernels index by hand: run every search (the m = 2 table up to (12, 3), the
-    scan at (13, 4)) under numba's bounds checks (a fresh cache, so they are compiled with the
-    checks) against the level recursion."""
+    """The compiled kernels index by hand: run every search (the m = 2 table at (6, 1) and
+    (9, 4); the walks at (11, 5), (12, 3) and (13, 4), entries in [-3, 3] sending many of them to
+    the fallback scans) under numba's bounds checks (a fresh cache, so they are compiled with
+    the checks) against the level recursion."""
     script = (
         "import numpy as np\n"
         "from solver import pruned\n"
