@@ -111,8 +111,8 @@ def _method(name: str) -> Callable[[np.ndarray, int, str], np.ndarray]:
 # k drops per column), plus PASS_S per minor for the passes over them outside the search; the
 # primal search costs PRIMAL_S per cofactor of every basis times k (it visits 30-70% of them and
 # tests vertices of k terms). Fitted by non-negative least squares on relative error (SUM_S held
-# at its measured size) to the 69 shapes, the walk terms to 23 shapes with m = 1, 2 (n = 9..20):
-# within 0.52-1.30x of the measured rates, the walks within 0.63-1.37x.
+# at its measured size) to the 69 shapes, the walk terms to 23 shapes with m = 1, 2 (n = 9..20,
+# within 0.63-1.37x there): within 0.56-1.29x of the measured rates at all 69.
 VALUE_S = 4e-9
 MINOR_S = 0.8e-9
 SUM_S = 0.4e-9
