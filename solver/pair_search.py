@@ -301,8 +301,9 @@ def _small_m(D, t, n, m, exact, skip, M, columns, stats):
     """
     low, pick, rank, s, held = columns
     held[0] = -1  # the basis whose cofactors M holds
-    absD = np.empty(0)  # the scans' |det| and order, made on first need
-    order = np.empty(0, dtype=np.int64)
+    order = np.empty(0, dtype=np.int64)  # the scans' order and results, made on first need
+    child = np.empty(0)
+    holder = np.empty(0, dtype=np.int64)
     x = 0  # the first k columns, the identity: no pass over the minors to pick a start
     best = -np.inf
     for a in range(n):
@@ -312,9 +313,9 @@ def _small_m(D, t, n, m, exact, skip, M, columns, stats):
             low[a], x = _walk(x, a, 0, -np.inf, D, t, exact, M, held, s, stats)
             if x < 0:
                 if order.size == 0:
-                    absD = np.abs(D)
-                    order = _descending(absD)
-                low[a], x = _scan(a, order, D, t, stats)
+                    order, child, holder = _scan_scratch(D, n)
+                _scan(a, np.int64(1) << n, -np.inf, order, D, t, child, holder, stats)
+                low[a], x = child[n], holder[n]
         if x < 0:  # no basis avoids a: every Y without a is rank-deficient
             if not skip:
                 return np.inf
@@ -325,7 +326,6 @@ def _small_m(D, t, n, m, exact, skip, M, columns, stats):
         best = max(best, low[a])
     if m == 1:
         return best
-    child = np.empty(0)
     for q in range(n):  # the largest lower bounds first: best rises early (insertion sort)
         p = q
         while p > 0 and low[rank[p - 1]] < low[q]:
@@ -356,11 +356,8 @@ def _small_m(D, t, n, m, exact, skip, M, columns, stats):
         if missing == 0:
             continue
         if order.size == 0:
-            absD = np.abs(D)
-            order = _descending(absD)
-        if child.size == 0:
-            child = np.empty(n)
-        _scan_without(a, missing, best, order, D, t, child, stats)
+            order, child, holder = _scan_scratch(D, n)
+        _scan(a, missing, best, order, D, t, child, holder, stats)
         while missing:
             e = _lowest(missing)
             missing &= missing - 1
@@ -470,35 +467,23 @@ def _drop(x, e, a, D, t):
 
 
 @numba.njit(cache=True, nogil=True)
-def _scan(a, order, D, t, stats):
-    """Column a's least pair value and a basis that has it, from every basis (inf, -1 if none
-    avoids a): where a walk cannot decide."""
-    value = np.inf
-    holder = -1
-    for B in order:
-        stats[1] += 1
-        d = abs(D[B])
-        if d == 0:  # only singular bases follow
-            break
-        X = t.masks[B]
-        if (X >> a) & 1:
-            continue
-        total = _superset_sum(D, t.children, t.up[B, _slot(X, a)])
-        if _may_undercut(total, d, value):
-            v = _pair_value(total, d)
-            if v < value:
-                value = v
-                holder = B
-    return value, holder
+def _scan_scratch(D, n):
+    """What the scans need, made on a walk's first failure: the bases by decreasing |det|, and
+    per column (one more: n) the least value and its basis."""
+    return _descending(np.abs(D)), np.empty(n + 1), np.empty(n + 1, np.int64)
 
 
 @numba.njit(cache=True, nogil=True)
-def _scan_without(a, missing, best, order, D, t, child, stats):
+def _scan(a, missing, best, order, D, t, child, holder, stats):
     """child[e] for each column e of the mask ``missing``: the least v(B, a) over the bases
-    without e, or a value <= best when one exists (that Y cannot raise the height)."""
+    without e and holder[e] a basis that has it (inf, -1 if none), or a value <= best when one
+    exists (that Y cannot raise the height). Where a walk cannot decide; e = n, a column no
+    basis holds, gives the least value over [n] - a."""
     rest = missing
     while rest:
-        child[_lowest(rest)] = np.inf
+        e = _lowest(rest)
+        child[e] = np.inf
+        holder[e] = -1
         rest &= rest - 1
     cap = np.inf  # the largest child[e], e missing: a value at or above it changes nothing
     for B in order:  # large |det G_B| first: small values, early exits
@@ -519,6 +504,7 @@ def _scan_without(a, missing, best, order, D, t, child, stats):
             free &= free - 1
             if v < child[e]:
                 child[e] = v
+                holder[e] = B
                 if v <= best:  # this Y cannot raise the height: stop looking for e
                     missing &= ~(np.int64(1) << e)
         if missing == 0:

@@ -61,8 +61,8 @@ def test_every_search_equals_the_level_recursion(case, convention):
 )
 @pytest.mark.parametrize("kind", ["int", "real", "tiny"])
 def test_searches_match_on_larger_shapes(n, k, m, kind, monkeypatch):
-    """ "tiny": entries in {-1, 0, 1}, whose zero cofactors stop most walks of m <= 2 and hand
-    their columns to the scans."""
+    """P integer, real, or "tiny": entries in {-1, 0, 1}, whose zero cofactors stop most walks
+    of m <= 2 and hand their columns to the scans."""
     rng = np.random.default_rng([n, k, m])
     P = rng.integers(-100, 101, (30, k, n - k)).astype(float)
     if kind == "real":
